@@ -1,0 +1,267 @@
+"""The application: configuration, plugins and backends wired together, and the aiohttp app."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from restplug.auth import Identity
+from restplug.backends import Backend, Kind, choose
+from restplug.config import CORE_SETTINGS, Setting, Settings, parse_settings, read_environment
+from restplug.errors import BackendUnavailable, ConfigError, Problem
+from restplug.http import etag_of, json_response, problem_middleware
+from restplug.permissions import Denial, Requirement
+from restplug.plugins import (
+    PluginManager,
+    await_me_maybe,
+    call_each,
+    gather_lists,
+    new_plugin_manager,
+)
+from restplug.progress import progress
+from restplug.query import RESERVED, ListParser
+from restplug.resources import Resource
+from restplug.routes import Route
+from restplug.store import DocumentStore
+
+log = logging.getLogger("restplug")
+RESTPLUG = web.AppKey("restplug", "Restplug")
+IDENTITY = web.RequestKey("restplug.identity", object)
+
+
+class Restplug:
+    """One configured restplug: settings, plugins, backends and resources.
+
+    Plugins receive it in their hooks: ``restplug.settings``, ``restplug.store``,
+    ``restplug.resources`` and ``restplug.pm`` are theirs to use.
+    """
+
+    def __init__(self, settings: Settings, pm: PluginManager) -> None:
+        self.settings = settings
+        self.pm = pm
+        self.backends: dict[Kind, Any] = {}
+        self.resources: dict[str, Resource] = {}
+        self.parsers: dict[str, ListParser] = {}
+        self.routes: list[Route] = []
+
+    @property
+    def store(self) -> DocumentStore:
+        return self.backends["store"]
+
+    @property
+    def cache(self) -> Any:
+        return self.backends.get("cache")
+
+    @property
+    def search(self) -> Any:
+        return self.backends.get("search")
+
+    @property
+    def query_timeout(self) -> float:
+        return self.settings.query_timeout_ms / 1000
+
+    @classmethod
+    async def configure(
+        cls, environ: Mapping[str, str] | None = None, plugins: Iterable[object] = ()
+    ) -> Restplug:
+        """Read the configuration, load the plugins, pick the backends, collect resources and
+        routes.  Nothing is opened yet; any problem raises a one-line ConfigError."""
+        raw = read_environment(environ)
+        core = parse_settings(CORE_SETTINGS, raw)
+        pm = new_plugin_manager(core.disable_plugins, extra=plugins)
+        declared: list[Setting] = [*CORE_SETTINGS, *await gather_lists(pm.hook.register_settings())]
+        self = cls(parse_settings(declared, raw), pm)
+        self._choose_backends(await self._tagged_backends())
+        for resource in await gather_lists(pm.hook.register_resources(restplug=self)):
+            if resource.name in self.resources:
+                raise ConfigError(f"two plugins declare the resource {resource.name!r}")
+            self.resources[resource.name] = resource
+        for resource in self.resources.values():
+            self.parsers[resource.name] = await self._list_parser(resource)
+        from restplug.views import resource_routes
+
+        for resource in self.resources.values():
+            self.routes += resource_routes(self, resource)
+        self.routes += await gather_lists(pm.hook.register_routes(restplug=self))
+        return self
+
+    async def _tagged_backends(self) -> list[Backend]:
+        return [
+            Backend(backend.kind, backend.schemes, backend.factory, plugin)
+            for plugin, answer in await call_each(self.pm.hook.register_backends)
+            for backend in answer or []
+        ]
+
+    def _choose_backends(self, backends: list[Backend]) -> None:
+        urls: dict[Kind, str] = {
+            "store": self.settings.store_url,
+            "cache": self.settings.cache_url,
+            "search": self.settings.search_url,
+        }
+        for kind, url in urls.items():
+            # A store is required; cache and search are features: none installed means off.
+            if kind != "store" and not any(b.kind == kind for b in backends):
+                continue
+            self.backends[kind] = choose(kind, url, backends).factory(url, self.settings)
+
+    async def _list_parser(self, resource: Resource) -> ListParser:
+        filters = await gather_lists(self.pm.hook.register_filters(resource=resource))
+        sorts = await gather_lists(self.pm.hook.register_sorts(resource=resource))
+        taken = {*resource.filters, *RESERVED}
+        for method in filters:
+            if method.name in taken:
+                raise ConfigError(f"{resource.name}: filter {method.name!r} is declared twice")
+            taken.add(method.name)
+        sort_names = set(resource.sorts)
+        for method in sorts:
+            if method.name in sort_names:
+                raise ConfigError(f"{resource.name}: sort {method.name!r} is declared twice")
+            sort_names.add(method.name)
+        return ListParser(self, resource, filters, sorts)
+
+    async def start(self) -> None:
+        """Open the backends, prepare every collection, run the plugins' startup hooks."""
+        for backend in self.backends.values():
+            await backend.open()
+        for resource in self.resources.values():
+            await self.store.prepare(resource.name, resource.index_paths)
+        for result in self.pm.hook.startup(restplug=self):
+            await await_me_maybe(result)
+
+    async def stop(self) -> None:
+        await call_each(self.pm.hook.shutdown, tolerant=True, restplug=self)
+        for backend in self.backends.values():
+            await backend.close()
+
+    # -- requests ---------------------------------------------------------------------------
+
+    async def identity(self, request: web.Request) -> Identity | None:
+        """The caller's identity, asked of the ``authenticate`` hook once per request."""
+        if IDENTITY not in request:
+            result = self.pm.hook.authenticate(restplug=self, request=request)
+            request[IDENTITY] = await await_me_maybe(result)
+        return request[IDENTITY]  # type: ignore[return-value]
+
+    async def authorize(
+        self,
+        request: web.Request,
+        action: str,
+        resource: str | None,
+        requirement: Requirement | None,
+    ) -> Identity | None:
+        """Collect the permission votes; raise the first denial, or 403 with no allowing vote."""
+        identity = await self.identity(request)
+        votes = [
+            await await_me_maybe(vote)
+            for vote in self.pm.hook.permission(
+                restplug=self,
+                request=request,
+                identity=identity,
+                action=action,
+                resource=resource,
+                requirement=requirement,
+            )
+        ]
+        for vote in votes:
+            if isinstance(vote, Denial):
+                raise Problem(vote.status, vote.detail, headers=vote.headers)
+            if vote is False:
+                raise Problem(403, "a permission plugin denied this request")
+        if True not in votes:
+            raise Problem(403, f"no permission plugin allows this {action}")
+        return identity
+
+    async def upsert_all(
+        self, resource: Resource, documents: Iterable[dict[str, Any]], total: int | None = None
+    ) -> int:
+        """Validate and write many documents (insert or replace), with a progress bar;
+        unchanged documents are left alone.  Returns how many were written."""
+        schema = resource.schema()
+        written = 0
+        with progress(total, f"loading {resource.name}") as bar:
+            for raw in documents:
+                document = schema.dump(schema.load(raw))
+                id = document[resource.id_field]
+                etag = etag_of(document)
+                current = await self.store.get(resource.name, id)
+                if current is None:
+                    await self.store.insert(resource.name, id, document, etag)
+                elif current.etag != etag:
+                    await self.store.replace(
+                        resource.name, id, document, etag, if_etag=current.etag
+                    )
+                else:
+                    bar.update(1)
+                    continue
+                await self.document_changed(resource, id, document)
+                written += 1
+                bar.update(1)
+        return written
+
+    async def document_changed(self, resource: Resource, id: Any, document: dict | None) -> None:
+        await call_each(
+            self.pm.hook.document_changed,
+            tolerant=True,
+            restplug=self,
+            resource=resource,
+            id=id,
+            document=document,
+        )
+
+    def web_app(self) -> web.Application:
+        """The aiohttp application serving every route; starts and stops the backends."""
+        app = web.Application(
+            middlewares=[problem_middleware], client_max_size=self.settings.max_body
+        )
+        app[RESTPLUG] = self
+        for route in self.routes:
+            app.router.add_route(route.method, route.path, self._guarded(route))
+        app.router.add_get("/health/live", self._live)
+        app.router.add_get("/health/ready", self._ready)
+        app.router.add_get("/-/plugins", self._plugins)
+        from restplug.openapi import add_openapi_routes
+
+        add_openapi_routes(app, self)
+
+        async def lifecycle(_: web.Application):  # type: ignore[no-untyped-def]
+            await self.start()
+            yield
+            await self.stop()
+
+        app.cleanup_ctx.append(lifecycle)
+        return app
+
+    def _guarded(self, route: Route) -> Any:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            await self.authorize(request, route.action, route.resource, route.requirement)
+            return await route.handler(request)
+
+        return handler
+
+    async def _live(self, _: web.Request) -> web.Response:
+        return json_response({"status": "ok"})
+
+    async def _ready(self, _: web.Request) -> web.Response:
+        async def check(backend: Any) -> str:
+            try:
+                async with asyncio.timeout(self.query_timeout):
+                    await backend.ping()
+            except (BackendUnavailable, TimeoutError, OSError) as exc:
+                return f"unavailable: {type(exc).__name__}"
+            return "ok"
+
+        kinds = list(self.backends)
+        results = await asyncio.gather(*(check(self.backends[k]) for k in kinds))
+        checks = dict(zip(kinds, results, strict=True))
+        ready = all(result == "ok" for result in results)
+        return json_response(
+            {"status": "ok" if ready else "unavailable", "checks": checks},
+            status=200 if ready else 503,
+        )
+
+    async def _plugins(self, _: web.Request) -> web.Response:
+        return json_response([info.as_dict() for info in self.pm.infos()])

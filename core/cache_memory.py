@@ -1,0 +1,75 @@
+"""The builtin in-process cache backend (``memory://``): bounded LRU with per-entry TTL."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from urllib.parse import parse_qs, urlsplit
+
+from restplug import hookimpl
+from restplug.backends import Backend
+from restplug.config import Settings
+
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+
+
+class MemoryCache:
+    """Values are bytes; the cache holds at most ``max_bytes`` of them, dropping the least
+    recently used first.  ``memory://?max_bytes=N`` sets the bound."""
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+
+    @classmethod
+    def from_url(cls, url: str) -> MemoryCache:
+        query = parse_qs(urlsplit(url).query)
+        return cls(int(query.get("max_bytes", [DEFAULT_MAX_BYTES])[0]))
+
+    async def open(self) -> None:
+        """Nothing to connect to."""
+
+    async def close(self) -> None:
+        self._entries.clear()
+        self.size = 0
+
+    async def ping(self) -> None:
+        """Always reachable."""
+
+    async def get(self, key: str) -> bytes | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        value, expires = entry
+        if expires <= time.monotonic():
+            self._drop(key)
+            return None
+        self._entries.move_to_end(key)
+        return value
+
+    async def set(self, key: str, value: bytes, ttl: float) -> None:
+        if len(value) > self.max_bytes:
+            return
+        self._drop(key)
+        self._entries[key] = (value, time.monotonic() + ttl)
+        self.size += len(value)
+        while self.size > self.max_bytes:
+            oldest = next(iter(self._entries))
+            self._drop(oldest)
+
+    async def delete(self, key: str) -> None:
+        self._drop(key)
+
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self.size -= len(entry[0])
+
+
+@hookimpl
+def register_backends() -> list[Backend]:
+    def build(url: str, settings: Settings) -> MemoryCache:
+        return MemoryCache.from_url(url)
+
+    return [Backend("cache", ("memory",), build)]

@@ -1,0 +1,176 @@
+"""The hooks a restplug plugin can implement: the framework's public API.
+
+Every hook may be implemented as a plain function or as an ``async def``; the core awaits
+whatever comes back.  Each docstring says when the core calls the hook, what an implementation
+returns, and how the answers of several plugins are combined.  ``docs/hooks.md`` documents the
+same hooks and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pluggy import HookspecMarker
+
+if TYPE_CHECKING:
+    import click
+    from aiohttp import web
+
+    from restplug.app import Restplug
+    from restplug.auth import Identity
+    from restplug.backends import Backend
+    from restplug.config import Setting
+    from restplug.methods import FilterMethod, SortMethod
+    from restplug.permissions import Requirement, Vote
+    from restplug.resources import Resource
+    from restplug.routes import Route
+
+hookspec = HookspecMarker("restplug")
+
+
+@hookspec
+def register_settings() -> list[Setting]:
+    """Declare the environment variables a plugin reads.
+
+    Called once when the configuration is loaded, before anything starts.  Return a list of
+    :class:`restplug.config.Setting`; the lists of all plugins are concatenated.  Each value is
+    read from the environment (or ``.env``), parsed and validated with the core's own settings,
+    so a bad value stops start-up with one clear line naming the variable.
+    """
+
+
+@hookspec
+def register_backends() -> list[Backend]:
+    """Declare the document stores, cache backends and search indexes a plugin provides.
+
+    Called once at start-up.  Return a list of :class:`restplug.backends.Backend`, each naming
+    its kind (``store``, ``cache`` or ``search``), the URL schemes it answers and a factory that
+    builds it from a URL.  The lists of all plugins are concatenated; the scheme of
+    ``RESTPLUG_STORE_URL`` (``_CACHE_URL``, ``_SEARCH_URL``) then selects the one backend of that
+    kind answering it.  No answer, or two enabled plugins answering the same scheme, stops
+    start-up with a line naming the installed choices.
+    """
+
+
+@hookspec
+def register_resources(restplug: Restplug) -> list[Resource]:
+    """Declare the REST resources a plugin serves.
+
+    Called once at start-up, before routes are built.  Return a list of
+    :class:`restplug.resources.Resource`; the lists of all plugins are concatenated.  The core
+    gives every resource its list, detail, create, replace, merge-patch and delete routes,
+    its OpenAPI description and its cache handling.  Two resources with one name stop start-up.
+    """
+
+
+@hookspec
+def register_filters(resource: Resource) -> list[FilterMethod]:
+    """Add method filters to a resource's list route.
+
+    Called once per resource at start-up.  Return a list of
+    :class:`restplug.methods.FilterMethod` (a query parameter, its marshmallow field and an
+    async function turning the parsed value into a MongoDB-syntax filter fragment), or ``None``
+    to add nothing to this resource.  The lists of all plugins are concatenated; a parameter
+    name used twice, or clashing with a field filter, stops start-up.
+    """
+
+
+@hookspec
+def register_sorts(resource: Resource) -> list[SortMethod]:
+    """Add sort methods to a resource's ``order_by`` parameter.
+
+    Called once per resource at start-up.  Return a list of
+    :class:`restplug.methods.SortMethod` (a name usable in ``order_by`` and the document path
+    it sorts by), or ``None``.  The lists of all plugins are concatenated; a name used twice, or
+    clashing with a declared sort field, stops start-up.
+    """
+
+
+@hookspec
+def register_routes(restplug: Restplug) -> list[Route]:
+    """Add HTTP routes beyond the resources' own.
+
+    Called once at start-up, after the resources are known.  Return a list of
+    :class:`restplug.routes.Route` (method, path, async handler, the permission requirement
+    and OpenAPI description); the lists of all plugins are concatenated.  Routes are checked by
+    the same permission hooks as resource routes.
+    """
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add sub-commands to the ``restplug`` command line.
+
+    Called once when the command line is built.  Add commands with ``@cli.command()``; the
+    return value is ignored.  Every enabled plugin is called.  This hook runs outside the event
+    loop and must be a plain function.
+    """
+
+
+@hookspec
+def startup(restplug: Restplug) -> None:
+    """Run code when the server (or a command using the backends) starts.
+
+    Called once after the backends are open and the resources are set up, before the first
+    request.  Every enabled plugin is called, in plugin order; the return value is ignored; an
+    exception stops start-up.
+    """
+
+
+@hookspec
+def shutdown(restplug: Restplug) -> None:
+    """Release what :func:`startup` acquired.
+
+    Called once when the server stops, before the backends are closed.  Every enabled plugin is
+    called; the return value is ignored; an exception is logged and the others still run.
+    """
+
+
+@hookspec(firstresult=True)
+def authenticate(restplug: Restplug, request: web.Request) -> Identity | None:
+    """Tell who sent a request.
+
+    Called at most once per request, the first time a route or a permission check needs the
+    identity.  Return a :class:`restplug.auth.Identity` for valid credentials, ``None`` when the
+    plugin has nothing to say (no credentials it understands), or raise
+    :class:`restplug.errors.Problem` (for instance a 401 for a bad token, 503 when the
+    authorization server is unreachable).  The first non-``None`` answer wins; with none, the
+    request is anonymous.
+    """
+
+
+@hookspec
+def permission(
+    restplug: Restplug,
+    request: web.Request,
+    identity: Identity | None,
+    action: str,
+    resource: str | None,
+    requirement: Requirement | None,
+) -> Vote:
+    """Vote on whether a request may run.
+
+    Called once per request to every route, after :func:`authenticate`.  ``action`` is
+    ``read`` or ``write``; ``requirement`` is what the route declares it needs (scopes).
+    Return ``True`` to allow, ``None`` to abstain, ``False`` or a
+    :class:`restplug.permissions.Denial` (which carries the status, reason and headers the
+    client gets) to deny.  Every plugin votes: any denial wins; otherwise any ``True`` allows;
+    with only abstentions the default policy applies: reads are open, writes are closed.
+    """
+
+
+@hookspec
+def document_changed(
+    restplug: Restplug,
+    resource: Resource,
+    id: Any,
+    document: dict[str, Any] | None,
+) -> None:
+    """Learn that a document was written.
+
+    Called after every successful create, replace, patch, delete and package upsert, once per
+    document, before the response is sent.  ``document`` is the new state, ``None`` after a
+    delete; the return value is ignored.  Every plugin is called; an exception is logged and
+    never fails the write (a plugin that must not lose the change keeps its own retry queue,
+    as the search index does).
+    """

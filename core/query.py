@@ -1,0 +1,327 @@
+"""List requests: the query string turned into one backend-neutral query, and its execution.
+
+Query-string values are only ever values: they are parsed by the field's marshmallow type and
+placed under an operator the core chose, so no input can become ``$where`` or any operator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from marshmallow import ValidationError, fields
+
+from restplug.errors import Problem
+from restplug.resources import OPERATORS, lenient
+from restplug.store import Filter, FindQuery, SortKey, Stored
+
+if TYPE_CHECKING:
+    from restplug.app import Restplug
+    from restplug.methods import FilterMethod, SortMethod
+    from restplug.resources import Resource
+    from restplug.store import DocumentStore
+
+RESERVED = ("page", "size", "cursor", "order_by", "fields", "count")
+MAX_SIZE = 100
+DEFAULT_SIZE = 20
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    """A validated list request.  ``params`` is its canonical form (defaults filled in,
+    parameters sorted), for cache keys and links."""
+
+    filter: Filter
+    sort: tuple[SortKey, ...]
+    order_by: str
+    page: int | None
+    size: int
+    after: tuple[Any, ...] | None
+    count: bool
+    fields: tuple[str, ...] | None
+    params: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class ListResult:
+    items: list[Stored]
+    total: int | None
+    next_cursor: str | None
+
+
+def bad_parameter(name: str, message: str, allowed: Sequence[str] | None = None) -> Problem:
+    detail = f"{name}: {message}"
+    if allowed is not None:
+        detail += f"; allowed: {', '.join(allowed)}"
+    return Problem(400, detail, title="Invalid query parameter", errors={name: [message]})
+
+
+class ListParser:
+    """Parses the list parameters of one resource; built once at start-up."""
+
+    def __init__(
+        self,
+        restplug: Restplug,
+        resource: Resource,
+        filter_methods: Sequence[FilterMethod],
+        sort_methods: Sequence[SortMethod],
+    ) -> None:
+        self.restplug = restplug
+        self.resource = resource
+        self.methods = {m.name: m for m in filter_methods}
+        self.sort_methods = {m.name: m for m in sort_methods}
+        self.field_params: dict[str, tuple[str, str | None]] = {}
+        for path, operators in resource.filters.items():
+            self.field_params[path] = (path, None)
+            for op in operators:
+                self.field_params[f"{path}__{op}"] = (path, op)
+        self.allowed = [*RESERVED, *self.field_params, *self.methods]
+        self.sort_names = [*resource.sorts, *self.sort_methods]
+
+    async def parse(self, query: Mapping[str, Sequence[str]]) -> ListRequest:
+        for name, values in query.items():
+            if name not in self.allowed:
+                raise bad_parameter(name, "unknown parameter", self.allowed)
+            if len(values) > 1:
+                raise bad_parameter(name, "given more than once; use a comma-separated list")
+        raw = {name: values[0] for name, values in query.items()}
+
+        size = _int_param(raw, "size", DEFAULT_SIZE, 1, MAX_SIZE)
+        page = _int_param(raw, "page", 1, 1, None)
+        if "cursor" in raw and "page" in raw:
+            raise bad_parameter("cursor", "cannot be combined with page")
+        count = raw.get("count", "exact")
+        if count not in ("exact", "none"):
+            raise bad_parameter("count", "must be exact or none", ["exact", "none"])
+        projection = self._fields(raw["fields"]) if "fields" in raw else None
+
+        clauses: list[Filter] = []
+        for name, value in raw.items():
+            if name in self.field_params:
+                path, op = self.field_params[name]
+                clauses.append(self._field_clause(name, path, op, value))
+        method_values = {
+            name: self._parse_value(name, self.methods[name].field, value)
+            for name, value in raw.items()
+            if name in self.methods
+        }
+        for name, value in method_values.items():
+            fragment = await self.methods[name].apply(self.restplug, self.resource, value)
+            clauses.append(fragment.filter)
+        order_by = raw.get("order_by") or ",".join(self.resource.default_order)
+        sort = self._sort(order_by)
+
+        after = None
+        if "cursor" in raw:
+            after = decode_cursor(raw["cursor"], sort)
+            page = None
+        params = {**raw, "size": str(size), "order_by": order_by, "count": count}
+        if page is not None:
+            params["page"] = str(page)
+        return ListRequest(
+            filter=and_filters(clauses),
+            sort=sort,
+            order_by=order_by,
+            page=page,
+            size=size,
+            after=after,
+            count=count == "exact",
+            fields=projection,
+            params=tuple(sorted(params.items())),
+        )
+
+    def _parse_value(self, name: str, field: fields.Field, raw: str) -> Any:
+        """Convert with the field's type and serialize back to the stored JSON form, without
+        the field's validators: a filter may ask for values a document could never hold."""
+        field = lenient(field)
+        try:
+            return field._serialize(field._deserialize(raw, None, None), None, None)
+        except ValidationError as exc:
+            message = "; ".join(_messages(exc.messages))
+            raise bad_parameter(name, message) from None
+
+    def _field_clause(self, name: str, path: str, op: str | None, raw: str) -> Filter:
+        field = self.resource.field_at(path)
+        if isinstance(field, fields.List):
+            field = field.inner
+        assert field is not None, f"{self.resource.name}: filter on undeclared path {path}"
+        if op == "isnull":
+            is_null = self._parse_value(name, fields.Boolean(), raw)
+            return {path: {"$eq": None}} if is_null else {path: {"$ne": None}}
+        if op in ("in", "not_in"):
+            values = [self._parse_value(name, field, part) for part in raw.split(",") if part]
+            if not values:
+                raise bad_parameter(name, "needs at least one value")
+            return {path: {OPERATORS[op]: values}}
+        value = self._parse_value(name, field, raw)
+        return {path: {OPERATORS[op] if op else "$eq": value}}
+
+    def _sort(self, order_by: str) -> tuple[SortKey, ...]:
+        keys: list[SortKey] = []
+        seen: set[str] = set()
+        for item in order_by.split(","):
+            name = item.strip().removeprefix("-")
+            direction = -1 if item.strip().startswith("-") else 1
+            if name in seen:
+                raise bad_parameter("order_by", f"{name} is given twice")
+            seen.add(name)
+            if name in self.resource.sorts:
+                keys.append((name, direction))
+            elif name in self.sort_methods:
+                method = self.sort_methods[name]
+                keys.extend(
+                    (path, d * direction) for path, d in method.keys(self.restplug, self.resource)
+                )
+            else:
+                raise bad_parameter("order_by", f"cannot sort by {name!r}", self.sort_names)
+        # The id breaks ties so that pages never overlap or skip; it follows the last key's
+        # direction so one index on (key, id) serves the whole order.
+        keys.append(("_id", keys[-1][1] if keys else 1))
+        return tuple(keys)
+
+    def _fields(self, raw: str) -> tuple[str, ...]:
+        paths = tuple(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))
+        for path in paths:
+            if self.resource.field_at(path) is None:
+                top = list(self.resource.schema().fields)
+                raise bad_parameter("fields", f"no field {path!r}", top)
+        if not paths:
+            raise bad_parameter("fields", "needs at least one field")
+        return paths
+
+
+def _int_param(raw: Mapping[str, str], name: str, default: int, low: int, high: int | None) -> int:
+    if name not in raw:
+        return default
+    try:
+        value = int(raw[name])
+    except ValueError:
+        raise bad_parameter(name, "must be a whole number") from None
+    if value < low or (high is not None and value > high):
+        bounds = f"{low}..{high}" if high is not None else f">= {low}"
+        raise bad_parameter(name, f"must be {bounds}")
+    return value
+
+
+def _messages(messages: Any) -> list[str]:
+    if isinstance(messages, str):
+        return [messages]
+    if isinstance(messages, dict):
+        return [m for v in messages.values() for m in _messages(v)]
+    return [m for v in messages for m in _messages(v)]
+
+
+def and_filters(clauses: Sequence[Filter]) -> Filter:
+    clauses = [c for c in clauses if c]
+    if not clauses:
+        return {}
+    if len(clauses) == 1:
+        return clauses[0]
+    return {"$and": list(clauses)}
+
+
+# -- cursors ----------------------------------------------------------------------------------
+
+
+def _sort_signature(sort: Sequence[SortKey]) -> str:
+    return hashlib.sha256(orjson.dumps([list(k) for k in sort])).hexdigest()[:12]
+
+
+def encode_cursor(values: Sequence[Any], sort: Sequence[SortKey]) -> str:
+    payload = orjson.dumps({"v": list(values), "s": _sort_signature(sort)})
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: Sequence[SortKey]) -> tuple[Any, ...]:
+    try:
+        payload = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        values, signature = payload["v"], payload["s"]
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        raise bad_parameter("cursor", "is not a cursor this API gave out") from None
+    if signature != _sort_signature(sort) or len(values) != len(sort):
+        raise bad_parameter("cursor", "was made for another order_by; keep the order it came from")
+    return tuple(values)
+
+
+def value_at(stored: Stored, path: str) -> Any:
+    """The value a sort key sees at ``path``: None when missing (MongoDB's sort semantics)."""
+    if path == "_id":
+        return stored.id
+    current: Any = stored.document
+    for segment in path.split("."):
+        if isinstance(current, dict):
+            current = current.get(segment)
+        elif isinstance(current, list) and segment.isdigit() and int(segment) < len(current):
+            current = current[int(segment)]
+        else:
+            return None
+    return current
+
+
+def keyset_segments(sort: Sequence[SortKey], after: Sequence[Any]) -> list[Filter]:
+    """The documents after a cursor, as disjoint filters in sort order.
+
+    Everything after key values (v1..vn) is: equal on k1..k(i-1) and past vi on ki, for i from
+    n down to 1.  "Past" splits in two where nulls are involved (nulls sort first, so after a
+    value in descending order come the smaller values, then the nulls).  Each piece is a plain
+    range on one key, which a store serves from an index without a scan from the start.
+    """
+    segments: list[Filter] = []
+    for i in range(len(sort) - 1, -1, -1):
+        equal = {path: {"$eq": after[j]} for j, (path, _) in enumerate(sort[:i])}
+        path, direction = sort[i]
+        value = after[i]
+        if direction == 1:
+            pieces = [{"$ne": None}] if value is None else [{"$gt": value}]
+        else:
+            pieces = [] if value is None else [{"$lt": value}, {"$eq": None}]
+        segments.extend({**equal, path: piece} for piece in pieces)
+    return segments
+
+
+async def run_list(
+    store: DocumentStore, collection: str, request: ListRequest, timeout: float
+) -> ListResult:
+    """One page (and the total unless ``count=none``), each store call bounded by ``timeout``."""
+    want = request.size + 1  # one more tells whether a next page exists
+
+    async def find() -> list[Stored]:
+        if request.after is None:
+            skip = (request.page - 1) * request.size if request.page else 0
+            return await store.find(
+                collection, FindQuery(request.filter, request.sort, skip=skip, limit=want)
+            )
+        items: list[Stored] = []
+        for segment in keyset_segments(request.sort, request.after):
+            items += await store.find(
+                collection,
+                FindQuery(
+                    and_filters([request.filter, segment]), request.sort, limit=want - len(items)
+                ),
+            )
+            if len(items) >= want:
+                break
+        return items
+
+    async def count() -> int | None:
+        return await store.count(collection, request.filter) if request.count else None
+
+    async with asyncio.timeout(timeout):
+        items, total = await asyncio.gather(find(), count())
+    next_cursor = None
+    if len(items) > request.size:
+        items = items[: request.size]
+        last = items[-1]
+        next_cursor = encode_cursor([value_at(last, p) for p, _ in request.sort], request.sort)
+    return ListResult(items, total, next_cursor)
+
+
+def pages(total: int | None, size: int) -> int | None:
+    return None if total is None else math.ceil(total / size)

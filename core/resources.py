@@ -1,0 +1,126 @@
+"""Resources: a document type declared once, served with CRUD, lists and OpenAPI by the core."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from marshmallow import Schema, ValidationError, fields
+
+from restplug.permissions import Requirement
+
+#: Field-filter operators: query-string suffix -> MongoDB operator (``isnull`` is special).
+OPERATORS: dict[str, str] = {
+    "in": "$in",
+    "not_in": "$nin",
+    "neq": "$ne",
+    "gt": "$gt",
+    "gte": "$gte",
+    "lt": "$lt",
+    "lte": "$lte",
+    "isnull": "$exists",
+}
+ALL_OPERATORS: tuple[str, ...] = tuple(OPERATORS)
+EQUALITY_OPERATORS: tuple[str, ...] = ("in", "not_in", "neq", "isnull")
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A REST resource.
+
+    ``filters`` maps each filterable document path to the operators allowed on it besides
+    equality; ``sorts`` lists the paths ``order_by`` accepts; ``default_order`` is used when a
+    request has none; ``search_fields`` maps the paths full-text search covers to their weights;
+    ``requirements`` maps ``create``/``update``/``delete`` to what a caller needs.
+    """
+
+    name: str
+    schema: type[Schema]
+    filters: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    sorts: Sequence[str] = ()
+    default_order: Sequence[str] = ()
+    search_fields: Mapping[str, float] = field(default_factory=dict)
+    requirements: Mapping[str, Requirement] = field(default_factory=dict)
+    id_field: str = "id"
+    prefix: str = "/api/v1"
+    title: str = ""
+    description: str = ""
+
+    @property
+    def path(self) -> str:
+        return f"{self.prefix}/{self.name}"
+
+    @property
+    def index_paths(self) -> list[str]:
+        """The paths worth an index in the store: every filter and sort path."""
+        return list(dict.fromkeys([*self.filters, *self.sorts]))
+
+    def field_at(self, path: str) -> fields.Field | None:
+        """The schema field describing a dotted document path, or None when the schema has
+        no such path.  Keys of a ``Dict`` field and indexes of a ``List`` are any segment."""
+        return field_at(self.schema(), path)
+
+    def id_from(self, raw: str) -> object:
+        """Parse an id from a URL segment with the id field's type; ValueError when invalid."""
+        id_field = lenient(self.schema().fields[self.id_field])
+        try:
+            return id_field.deserialize(raw)
+        except ValidationError as exc:
+            raise ValueError("; ".join(_flatten(exc.messages))) from None
+
+
+def lenient(field: fields.Field) -> fields.Field:
+    """The field, accepting strings for numbers: a URL or query string only holds strings,
+    so a ``strict`` Integer must still parse "10" there."""
+    if getattr(field, "strict", False):
+        field = copy.copy(field)
+        field.strict = False  # type: ignore[attr-defined]
+    return field
+
+
+def field_at(schema: Schema, path: str) -> fields.Field | None:
+    current: fields.Field | Schema = schema
+    for segment in path.split("."):
+        if isinstance(current, Schema):
+            found = current.fields.get(segment)
+            if found is None:
+                return None
+            current = found
+        elif isinstance(current, fields.Nested):
+            current = current.schema
+            found = current.fields.get(segment)
+            if found is None:
+                return None
+            current = found
+        elif isinstance(current, fields.Dict):
+            if current.value_field is None:
+                return fields.Raw()
+            current = current.value_field
+        elif isinstance(current, fields.List):
+            if not segment.isdigit():
+                return field_at_list_item(current, segment)
+            current = current.inner
+        else:
+            return None
+    if isinstance(current, Schema):
+        return fields.Nested(type(current))
+    return current
+
+
+def field_at_list_item(list_field: fields.List, segment: str) -> fields.Field | None:
+    """MongoDB lets ``tags.name`` reach into every element of a list of objects."""
+    inner = list_field.inner
+    if isinstance(inner, fields.Nested):
+        return inner.schema.fields.get(segment)
+    return None
+
+
+def _flatten(messages: object) -> list[str]:
+    if isinstance(messages, str):
+        return [messages]
+    if isinstance(messages, dict):
+        return [m for value in messages.values() for m in _flatten(value)]
+    if isinstance(messages, list):
+        return [m for value in messages for m in _flatten(value)]
+    return [str(messages)]

@@ -1,0 +1,29 @@
+"""Extra routes a plugin adds with the ``register_routes`` hook."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from restplug.permissions import Requirement
+
+Handler = Callable[["web.Request"], Awaitable["web.StreamResponse"]]
+
+
+@dataclass(frozen=True)
+class Route:
+    """An HTTP route.  The core checks permissions (``action`` and ``requirement``) before
+    calling ``handler``; ``operation`` is its OpenAPI operation object (summary, parameters,
+    requestBody, responses)."""
+
+    method: str
+    path: str
+    handler: Handler
+    action: Literal["read", "write"] = "read"
+    requirement: Requirement | None = None
+    resource: str | None = None
+    operation: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,89 @@
+"""The document store interface every store plugin implements (SQLite builtin, MongoDB, ...).
+
+A store keeps JSON documents in named collections, each document under an id (``_id``) with
+an ETag.  Queries are backend-neutral: a filter in MongoDB's query syntax (the subset below), a
+sort and a window.  The core validates and builds every query; a store never sees raw user input.
+
+Filter subset: ``$eq $ne $gt $gte $lt $lte $in $nin $exists $and $or $not``, dotted paths
+(a numeric segment indexes an array), a bare value meaning ``$eq``, and MongoDB's array rule:
+a condition on a path holding an array matches when any element matches.  ``_id`` names the
+document id.  Sort and comparison follow MongoDB: ``null`` and a missing field are equal and sort
+before every value; values of different types never compare equal or ordered (numbers are one
+type, booleans another).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+Filter = dict[str, Any]
+SortKey = tuple[str, int]  # (path, 1 ascending | -1 descending)
+
+
+@dataclass(frozen=True)
+class FindQuery:
+    """One page of documents: those matching ``filter``, ordered by ``sort``, after ``skip``."""
+
+    filter: Filter = field(default_factory=dict)
+    sort: Sequence[SortKey] = ()
+    skip: int = 0
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A document as the store holds it: the id, the JSON document and its ETag."""
+
+    id: Any
+    document: dict[str, Any]
+    etag: str
+
+
+@runtime_checkable
+class DocumentStore(Protocol):
+    """What the core needs from a store.  Every method may raise
+    :class:`restplug.errors.BackendUnavailable`; queries past the configured time bound raise
+    :class:`restplug.errors.QueryTimeout`.
+    """
+
+    async def open(self) -> None:
+        """Connect; called once at start-up."""
+
+    async def close(self) -> None:
+        """Disconnect; called once at shutdown."""
+
+    async def ping(self) -> None:
+        """Return when the store answers, raise BackendUnavailable when it does not."""
+
+    async def prepare(self, collection: str, index_paths: Sequence[str]) -> None:
+        """Create the collection if needed and an index on each path (filters and sorts)."""
+
+    async def get(self, collection: str, id: Any) -> Stored | None:
+        """The document with this id, or None."""
+
+    async def find(self, collection: str, query: FindQuery) -> list[Stored]:
+        """The documents matching the query, in its order."""
+
+    async def count(self, collection: str, filter: Filter) -> int:
+        """How many documents match ``filter``."""
+
+    async def insert(self, collection: str, id: Any, document: dict[str, Any], etag: str) -> None:
+        """Add a document; raise Conflict when the id exists."""
+
+    async def replace(
+        self,
+        collection: str,
+        id: Any,
+        document: dict[str, Any],
+        etag: str,
+        *,
+        if_etag: str | None = None,
+    ) -> None:
+        """Overwrite a document atomically.  Raise NotFound when there is none with this id,
+        PreconditionFailed when ``if_etag`` is given and the stored ETag differs (checked and
+        written in one atomic step)."""
+
+    async def delete(self, collection: str, id: Any, *, if_etag: str | None = None) -> None:
+        """Remove a document; NotFound and PreconditionFailed as for :meth:`replace`."""

@@ -1,0 +1,261 @@
+"""The routes every resource gets: list, detail, create, replace, merge-patch, delete."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+from marshmallow import ValidationError
+
+from restplug.errors import Conflict, NotFound, PreconditionFailed, Problem
+from restplug.http import (
+    JSON,
+    MERGE_PATCH,
+    etag_of,
+    json_response,
+    read_json,
+    strong_match,
+    weak_match,
+)
+from restplug.query import ListRequest, pages, run_list, value_at
+from restplug.routes import Route
+from restplug.store import Stored
+
+if TYPE_CHECKING:
+    from restplug.app import Restplug
+    from restplug.resources import Resource
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON merge patch: objects merge recursively, ``null`` removes, the rest replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def project(document: dict[str, Any], paths: tuple[str, ...] | None) -> dict[str, Any]:
+    """Keep only the dotted ``paths`` of a document (``fields=id,name,prices.US``)."""
+    if paths is None:
+        return document
+    result: dict[str, Any] = {}
+    for path in paths:
+        source: Any = document
+        segments = path.split(".")
+        for segment in segments:
+            if not isinstance(source, dict) or segment not in source:
+                break
+            source = source[segment]
+        else:
+            target = result
+            for segment in segments[:-1]:
+                target = target.setdefault(segment, {})
+            target[segments[-1]] = source
+    return result
+
+
+class ResourceViews:
+    """The handlers of one resource."""
+
+    def __init__(self, restplug: Restplug, resource: Resource) -> None:
+        self.restplug = restplug
+        self.resource = resource
+        self.schema = resource.schema()
+
+    @property
+    def store(self) -> Any:
+        return self.restplug.store
+
+    def routes(self) -> list[Route]:
+        r = self.resource
+        item = f"{r.path}/{{id}}"
+        need = r.requirements.get
+        return [
+            Route("GET", r.path, self.list, "read", None, r.name),
+            Route("POST", r.path, self.create, "write", need("create"), r.name),
+            Route("GET", item, self.detail, "read", None, r.name),
+            Route("PUT", item, self.replace, "write", need("update"), r.name),
+            Route("PATCH", item, self.patch, "write", need("update"), r.name),
+            Route("DELETE", item, self.delete, "write", need("delete"), r.name),
+        ]
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def list(self, request: web.Request) -> web.Response:
+        parsed = await self.restplug.parsers[self.resource.name].parse(
+            {name: request.query.getall(name) for name in request.query}
+        )
+        result = await run_list(self.store, self.resource.name, parsed, self.restplug.query_timeout)
+        body = {
+            "items": [project(s.document, parsed.fields) for s in result.items],
+            "total": result.total,
+            "page": parsed.page,
+            "size": parsed.size,
+            "pages": pages(result.total, parsed.size),
+            "next_cursor": result.next_cursor,
+        }
+        return self._conditional(request, body, {"Link": self._links(request, parsed, result)})
+
+    def _links(self, request: web.Request, parsed: ListRequest, result: Any) -> str:
+        base = dict(parsed.params)
+        links = []
+        if result.next_cursor:
+            if parsed.page is not None:
+                links.append(({**base, "page": str(parsed.page + 1)}, "next"))
+            else:
+                links.append(({**base, "cursor": result.next_cursor}, "next"))
+        if parsed.page and parsed.page > 1:
+            links.append(({**base, "page": str(parsed.page - 1)}, "prev"))
+        return ", ".join(
+            f'<{request.path}?{urlencode(sorted(params.items()))}>; rel="{rel}"'
+            for params, rel in links
+        )
+
+    async def detail(self, request: web.Request) -> web.Response:
+        stored = await self._get(request)
+        fields = None
+        if "fields" in request.query:
+            fields = self.restplug.parsers[self.resource.name]._fields(request.query["fields"])
+        unknown = set(request.query) - {"fields"}
+        if unknown:
+            raise Problem(400, f"{sorted(unknown)[0]}: unknown parameter; allowed: fields")
+        return self._conditional(request, project(stored.document, fields))
+
+    def _conditional(
+        self, request: web.Request, body: Any, headers: dict[str, str] | None = None
+    ) -> web.Response:
+        etag = etag_of(body)
+        headers = {**(headers or {}), "ETag": etag}
+        headers = {k: v for k, v in headers.items() if v}
+        inm = request.headers.get("If-None-Match")
+        if inm and weak_match(inm, etag):
+            return web.Response(status=304, headers=headers)
+        return json_response(body, headers=headers)
+
+    # -- writes -----------------------------------------------------------------------------
+
+    async def create(self, request: web.Request) -> web.Response:
+        document = self._validate(await read_json(request))
+        id = document[self.resource.id_field]
+        etag = etag_of(document)
+        try:
+            await self.store.insert(self.resource.name, id, document, etag)
+        except Conflict:
+            raise Problem(
+                409, f"{self.resource.name} {id} already exists; use PUT or PATCH to change it"
+            ) from None
+        await self.restplug.document_changed(self.resource, id, document)
+        location = f"{self.resource.path}/{id}"
+        return json_response(document, status=201, headers={"Location": location, "ETag": etag})
+
+    async def replace(self, request: web.Request) -> web.Response:
+        id = self._id(request)
+        body = await read_json(request)
+        if isinstance(body, dict):
+            body.setdefault(self.resource.id_field, id)
+        return await self._write(request, id, self._validate(body, id))
+
+    async def patch(self, request: web.Request) -> web.Response:
+        id = self._id(request)
+        patch = await read_json(request, (MERGE_PATCH, JSON))
+        if not isinstance(patch, dict):
+            raise Problem(
+                422, "a merge patch must be a JSON object", errors={"_schema": ["not an object"]}
+            )
+        current = await self._get(request)
+        return await self._write(
+            request, id, self._validate(merge_patch(current.document, patch), id), current
+        )
+
+    async def delete(self, request: web.Request) -> web.Response:
+        id = self._id(request)
+        current = await self._precondition(request, id)
+        try:
+            await self.store.delete(self.resource.name, id, if_etag=current.etag)
+        except NotFound:
+            raise self._not_found(id) from None
+        except PreconditionFailed:
+            raise self._stale() from None
+        await self.restplug.document_changed(self.resource, id, None)
+        return web.Response(status=204)
+
+    async def _write(
+        self, request: web.Request, id: Any, document: dict[str, Any], current: Stored | None = None
+    ) -> web.Response:
+        """Replace atomically: the store writes only if the document still has the ETag it had
+        when it was read (and the client's If-Match, if any, named that ETag)."""
+        current = await self._precondition(request, id, current)
+        etag = etag_of(document)
+        try:
+            await self.store.replace(self.resource.name, id, document, etag, if_etag=current.etag)
+        except NotFound:
+            raise self._not_found(id) from None
+        except PreconditionFailed:
+            raise self._stale() from None
+        await self.restplug.document_changed(self.resource, id, document)
+        return json_response(document, headers={"ETag": etag})
+
+    async def _precondition(
+        self, request: web.Request, id: Any, current: Stored | None = None
+    ) -> Stored:
+        if_match = request.headers.get("If-Match")
+        if if_match is None and self.restplug.settings.require_if_match:
+            raise Problem(428, "send If-Match with the ETag of the version you are changing")
+        if current is None:
+            current = await self._get(request, id)
+        if if_match is not None and not strong_match(if_match, current.etag):
+            raise self._stale()
+        return current
+
+    def _validate(self, body: Any, id: Any = None) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise Problem(
+                422, "the body must be a JSON object", errors={"_schema": ["not an object"]}
+            )
+        try:
+            document = self.schema.dump(self.schema.load(body))
+        except ValidationError as exc:
+            raise Problem(
+                422, "the document is not valid", title="Validation failed", errors=exc.messages
+            ) from None
+        if id is not None and document[self.resource.id_field] != id:
+            raise Problem(
+                422,
+                f"{self.resource.id_field} cannot change",
+                errors={self.resource.id_field: [f"must be {id}, the id in the URL"]},
+            )
+        return document
+
+    def _id(self, request: web.Request) -> Any:
+        try:
+            return self.resource.id_from(request.match_info["id"])
+        except ValueError as exc:
+            raise Problem(
+                404, f"no {self.resource.name} with id {request.match_info['id']!r}: {exc}"
+            ) from None
+
+    async def _get(self, request: web.Request, id: Any = None) -> Stored:
+        id = self._id(request) if id is None else id
+        stored = await self.store.get(self.resource.name, id)
+        if stored is None:
+            raise self._not_found(id)
+        return stored
+
+    def _not_found(self, id: Any) -> Problem:
+        return Problem(404, f"no {self.resource.name} with id {id}")
+
+    def _stale(self) -> Problem:
+        return Problem(412, "the document changed since you read it; GET it again and retry")
+
+
+def resource_routes(restplug: Restplug, resource: Resource) -> list[Route]:
+    return ResourceViews(restplug, resource).routes()
+
+
+__all__ = ["ResourceViews", "merge_patch", "project", "resource_routes", "value_at"]

@@ -1,0 +1,69 @@
+"""The catalogue plugin: the ``apps`` resource and the ``demo-data`` command."""
+
+from __future__ import annotations
+
+import click
+
+from restplug import hookimpl
+from restplug.app import Restplug
+from restplug.cli import with_restplug
+from restplug.permissions import Scope
+from restplug.resources import ALL_OPERATORS, EQUALITY_OPERATORS, Resource
+from restplug_catalog.demo import generate_apps
+from restplug_catalog.schemas import AppSchema
+
+LIST = ("in", "not_in")
+
+APPS = Resource(
+    name="apps",
+    schema=AppSchema,
+    title="Apps",
+    description="Games and other Steam-like applications, with prices per country.",
+    filters={
+        "id": ALL_OPERATORS,
+        "name": EQUALITY_OPERATORS,
+        "type": EQUALITY_OPERATORS,
+        "is_free": ("neq",),
+        "genres": LIST,
+        "categories": LIST,
+        "developers": LIST,
+        "publishers": LIST,
+        "platforms.windows": (),
+        "platforms.mac": (),
+        "platforms.linux": (),
+        "release_date": ALL_OPERATORS,
+        "total_recommendations": ALL_OPERATORS,
+    },
+    sorts=("total_recommendations", "name", "release_date", "id"),
+    default_order=("-total_recommendations",),
+    search_fields={"name": 4.0, "short_description": 1.0, "developers": 2.0, "publishers": 1.5},
+    requirements={
+        "create": Scope("backend/create"),
+        "update": Scope("backend/update"),
+        "delete": Scope("backend/delete"),
+    },
+)
+
+
+@hookimpl
+def register_resources() -> list[Resource]:
+    return [APPS]
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    @cli.command("demo-data")
+    @click.option("--count", default=10_000, show_default=True, help="how many apps")
+    @click.option("--seed", default=0, show_default=True, help="the same seed, the same apps")
+    @click.option("--if-empty", is_flag=True, help="load nothing when the store has apps")
+    def demo_data(count: int, seed: int, if_empty: bool) -> None:
+        """Load a deterministic, realistic demo catalogue into the store."""
+
+        async def load(restplug: Restplug) -> None:
+            if if_empty and await restplug.store.count(APPS.name, {}):
+                click.echo("the store already has apps; nothing loaded")
+                return
+            loaded = await restplug.upsert_all(APPS, generate_apps(count, seed), total=count)
+            click.echo(f"loaded {loaded} apps")
+
+        with_restplug(load)
