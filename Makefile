@@ -16,10 +16,21 @@ $(STAMP): $(BIN)/python setup.cfg $(wildcard plugins/*/setup.cfg)
 	$(BIN)/pip install --quiet -e '.[test]' $(addprefix -e ,$(PLUGINS))
 	touch $@
 
+# A dev secret for HS256 tokens, generated once, unless the deployer configured auth already.
+AUTH_SECRET := var/auth-jwt-secret
 run: $(STAMP)
 	@mkdir -p var
-	$(BIN)/restplug demo-data --count 10000 --if-empty
-	$(BIN)/restplug serve
+	@test -s $(AUTH_SECRET) || $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(48))" > $(AUTH_SECRET)
+	@if [ -z "$$RESTPLUG_AUTH_JWT_SECRET$$RESTPLUG_AUTH_JWKS_URL$$RESTPLUG_AUTH_INTROSPECTION_URL" ] \
+	    && ! grep -qsE '^RESTPLUG_AUTH_(JWT_SECRET|JWKS_URL|INTROSPECTION_URL)=.' .env; then \
+	  export RESTPLUG_AUTH_JWT_SECRET="$$(cat $(AUTH_SECRET))"; \
+	fi; \
+	$(BIN)/restplug demo-data --count 10000 --if-empty && \
+	if token=$$($(BIN)/restplug token --scopes 'backend/*' --ttl 86400 2>/dev/null); then \
+	  echo "Write with a backend/* dev token (valid 24 h):"; \
+	  echo "  curl -X POST http://$${RESTPLUG_HOST:-127.0.0.1}:$${RESTPLUG_PORT:-8080}/api/v1/apps -H 'Authorization: Bearer $$token' -H 'Content-Type: application/json' -d '{\"id\": 999999, \"name\": \"My game\", \"type\": \"game\"}'"; \
+	fi; \
+	exec $(BIN)/restplug serve
 
 test: $(STAMP)
 	@command -v redis-server >/dev/null || ./.ci/install-redis

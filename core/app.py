@@ -19,6 +19,7 @@ from restplug.plugins import (
     PluginManager,
     await_me_maybe,
     call_each,
+    first_result,
     gather_lists,
     new_plugin_manager,
 )
@@ -71,7 +72,7 @@ class Restplug:
         """Read the configuration, load the plugins, pick the backends, collect resources and
         routes.  Nothing is opened yet; any problem raises a one-line ConfigError."""
         raw = read_environment(environ)
-        core = parse_settings(CORE_SETTINGS, raw)
+        core = parse_settings(CORE_SETTINGS, raw, complete=False)
         pm = new_plugin_manager(core.disable_plugins, extra=plugins)
         declared: list[Setting] = [*CORE_SETTINGS, *await gather_lists(pm.hook.register_settings())]
         self = cls(parse_settings(declared, raw), pm)
@@ -109,8 +110,10 @@ class Restplug:
             self.backends[kind] = choose(kind, url, backends).factory(url, self.settings)
 
     async def _list_parser(self, resource: Resource) -> ListParser:
-        filters = await gather_lists(self.pm.hook.register_filters(resource=resource))
-        sorts = await gather_lists(self.pm.hook.register_sorts(resource=resource))
+        filters = await gather_lists(
+            self.pm.hook.register_filters(restplug=self, resource=resource)
+        )
+        sorts = await gather_lists(self.pm.hook.register_sorts(restplug=self, resource=resource))
         taken = {*resource.filters, *RESERVED}
         for method in filters:
             if method.name in taken:
@@ -142,8 +145,9 @@ class Restplug:
     async def identity(self, request: web.Request) -> Identity | None:
         """The caller's identity, asked of the ``authenticate`` hook once per request."""
         if IDENTITY not in request:
-            result = self.pm.hook.authenticate(restplug=self, request=request)
-            request[IDENTITY] = await await_me_maybe(result)
+            request[IDENTITY] = await first_result(
+                self.pm.hook.authenticate, restplug=self, request=request
+            )
         return request[IDENTITY]  # type: ignore[return-value]
 
     async def authorize(

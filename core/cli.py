@@ -77,7 +77,7 @@ class PluginCommands(click.Group):
             return
         self._loaded = True
         try:
-            core = parse_settings(CORE_SETTINGS, read_environment())
+            core = parse_settings(CORE_SETTINGS, read_environment(), complete=False)
             pm = new_plugin_manager(core.disable_plugins)
         except ConfigError as error:
             fail(error)
@@ -115,7 +115,7 @@ def _serve_one(host: str, port: int, reuse_port: bool) -> None:
 def serve(host: str | None, port: int | None, workers: int) -> None:
     """Serve the API."""
     try:
-        settings = parse_settings(CORE_SETTINGS, read_environment())
+        settings = parse_settings(CORE_SETTINGS, read_environment(), complete=False)
         asyncio.run(Restplug.configure())  # a bad configuration stops here, before any fork
     except ConfigError as error:
         fail(error)
@@ -142,7 +142,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
 def plugins() -> None:
     """List installed plugins: name, distribution, version, hooks, enabled."""
     try:
-        core = parse_settings(CORE_SETTINGS, read_environment())
+        core = parse_settings(CORE_SETTINGS, read_environment(), complete=False)
         pm = new_plugin_manager(core.disable_plugins)
     except ConfigError as error:
         fail(error)

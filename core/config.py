@@ -131,18 +131,23 @@ class Settings(Mapping[str, Any]):
         }
 
 
-def read_environment(
-    environ: Mapping[str, str] | None = None, env_file: Path | None = None
-) -> dict:
-    """The process environment over the ``.env`` file of the working directory."""
-    env_file = env_file or Path(".env")
-    values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
-    values.update(os.environ if environ is None else environ)
+def read_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The process environment over the ``.env`` file of the working directory; an explicit
+    ``environ`` (tests, embedding) is taken whole, with no ``.env`` mixed in."""
+    if environ is not None:
+        return dict(environ)
+    values = {k: v for k, v in dotenv_values(Path(".env")).items() if v is not None}
+    values.update(os.environ)
     return values
 
 
-def parse_settings(declared: Iterable[Setting], raw: Mapping[str, str]) -> Settings:
-    """Parse every declared setting; the first bad value raises one clear ConfigError."""
+def parse_settings(
+    declared: Iterable[Setting], raw: Mapping[str, str], *, complete: bool = True
+) -> Settings:
+    """Parse every declared setting; the first bad value raises one clear ConfigError.
+
+    ``complete``: ``declared`` holds every enabled plugin's settings, so a ``RESTPLUG_``
+    variable outside it is worth a warning (a typo, or a plugin left disabled)."""
     declared = list(declared)
     values: dict[str, Any] = {}
     for setting in declared:
@@ -155,7 +160,7 @@ def parse_settings(declared: Iterable[Setting], raw: Mapping[str, str]) -> Setti
         else:
             values[setting.name] = setting.default
     known = {s.name for s in declared}
-    for name in sorted(raw):
+    for name in sorted(raw) if complete else ():
         if name.startswith(PREFIX) and name not in known and not name.startswith("RESTPLUG_TEST_"):
             log.warning("%s is set but no enabled plugin reads it", name)
     return Settings(values, declared)

@@ -64,19 +64,20 @@ def register_resources(restplug: Restplug) -> list[Resource]:
 
 
 @hookspec
-def register_filters(resource: Resource) -> list[FilterMethod]:
+def register_filters(restplug: Restplug, resource: Resource) -> list[FilterMethod]:
     """Add method filters to a resource's list route.
 
-    Called once per resource at start-up.  Return a list of
-    :class:`restplug.methods.FilterMethod` (a query parameter, its marshmallow field and an
-    async function turning the parsed value into a MongoDB-syntax filter fragment), or ``None``
-    to add nothing to this resource.  The lists of all plugins are concatenated; a parameter
+    Called once per resource at start-up, after the backends are chosen (``restplug.search`` is
+    the search index, or None).  Return a list of :class:`restplug.methods.FilterMethod` (a
+    query parameter, its marshmallow field and an async function turning the parsed value into
+    a MongoDB-syntax filter fragment, optionally with a relevance ranking), or ``None`` to add
+    nothing to this resource.  The lists of all plugins are concatenated; a parameter
     name used twice, or clashing with a field filter, stops start-up.
     """
 
 
 @hookspec
-def register_sorts(resource: Resource) -> list[SortMethod]:
+def register_sorts(restplug: Restplug, resource: Resource) -> list[SortMethod]:
     """Add sort methods to a resource's ``order_by`` parameter.
 
     Called once per resource at start-up.  Return a list of

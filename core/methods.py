@@ -18,12 +18,12 @@ if TYPE_CHECKING:
 class Fragment:
     """What a method filter answers: a MongoDB-syntax filter fragment, ANDed with the rest.
 
-    ``ranking`` (document id -> score, higher first) asks for that order when the request has
-    no ``order_by``, as full-text search does with relevance.
+    ``ranking`` (document ids, best first) asks for that order when the request has no
+    ``order_by``, as full-text search does with relevance.
     """
 
     filter: Filter
-    ranking: dict[Any, float] | None = None
+    ranking: list[Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,13 @@ class FilterMethod:
 class SortMethod:
     """A name usable in ``order_by`` that sorts by ``keys(restplug, resource)``: a list of
     (document path, direction) pairs, each direction multiplied by the request's direction.
+
+    ``missing_last`` puts documents without a value at the end in both directions (MongoDB's
+    own order puts them first when ascending).
     """
 
     name: str
     keys: Callable[[Restplug, Resource], list[tuple[str, int]]]
     description: str = ""
+    missing_last: bool = False
     plugin: str = field(default="", compare=False)

@@ -129,6 +129,16 @@ async def call_each(
     return results
 
 
+async def first_result(caller: pluggy.HookCaller, **kwargs: Any) -> Any:
+    """The first non-None answer of a firstresult hook, awaiting each plugin's answer before
+    asking the next (pluggy alone would stop at the first coroutine, which is never None)."""
+    for impl in reversed(caller.get_hookimpls()):
+        value = await await_me_maybe(impl.function(*(kwargs[name] for name in impl.argnames)))
+        if value is not None:
+            return value
+    return None
+
+
 async def gather_lists(results: Iterable[Any]) -> list[Any]:
     """Concatenate the list answers of a hook, awaiting async implementations, skipping None."""
     combined: list[Any] = []

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from restplug.store import DocumentStore
 
 RESERVED = ("page", "size", "cursor", "order_by", "fields", "count")
+RELEVANCE = "relevance"
+#: The sort of a relevance-ranked list: its cursors hold the position in the ranking.
+RANK_SORT: tuple[SortKey, ...] = (("_rank", 1),)
 MAX_SIZE = 100
 DEFAULT_SIZE = 20
 
@@ -47,6 +50,8 @@ class ListRequest:
     count: bool
     fields: tuple[str, ...] | None
     params: tuple[tuple[str, str], ...]
+    missing_last: frozenset[str] = frozenset()
+    rank: tuple[Any, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -108,15 +113,21 @@ class ListParser:
                 path, op = self.field_params[name]
                 clauses.append(self._field_clause(name, path, op, value))
         method_values = {
-            name: self._parse_value(name, self.methods[name].field, value)
+            name: self._parse_method_value(name, self.methods[name].field, value)
             for name, value in raw.items()
             if name in self.methods
         }
+        rank = None
         for name, value in method_values.items():
             fragment = await self.methods[name].apply(self.restplug, self.resource, value)
             clauses.append(fragment.filter)
-        order_by = raw.get("order_by") or ",".join(self.resource.default_order)
-        sort = self._sort(order_by)
+            if fragment.ranking is not None and rank is None and "order_by" not in raw:
+                rank = tuple(fragment.ranking)
+        if rank is None:
+            order_by = raw.get("order_by") or ",".join(self.resource.default_order)
+            sort, missing_last = self._sort(order_by)
+        else:
+            order_by, sort, missing_last = RELEVANCE, RANK_SORT, frozenset()
 
         after = None
         if "cursor" in raw:
@@ -135,6 +146,8 @@ class ListParser:
             count=count == "exact",
             fields=projection,
             params=tuple(sorted(params.items())),
+            missing_last=missing_last,
+            rank=rank,
         )
 
     def _parse_value(self, name: str, field: fields.Field, raw: str) -> Any:
@@ -146,6 +159,13 @@ class ListParser:
         except ValidationError as exc:
             message = "; ".join(_messages(exc.messages))
             raise bad_parameter(name, message) from None
+
+    def _parse_method_value(self, name: str, field: fields.Field, raw: str) -> Any:
+        """A method's own field parses and validates its value, bounds included."""
+        try:
+            return lenient(field).deserialize(raw)
+        except ValidationError as exc:
+            raise bad_parameter(name, "; ".join(_messages(exc.messages))) from None
 
     def _field_clause(self, name: str, path: str, op: str | None, raw: str) -> Filter:
         field = self.resource.field_at(path)
@@ -163,8 +183,9 @@ class ListParser:
         value = self._parse_value(name, field, raw)
         return {path: {OPERATORS[op] if op else "$eq": value}}
 
-    def _sort(self, order_by: str) -> tuple[SortKey, ...]:
+    def _sort(self, order_by: str) -> tuple[tuple[SortKey, ...], frozenset[str]]:
         keys: list[SortKey] = []
+        missing_last: set[str] = set()
         seen: set[str] = set()
         for item in order_by.split(","):
             name = item.strip().removeprefix("-")
@@ -176,15 +197,16 @@ class ListParser:
                 keys.append((name, direction))
             elif name in self.sort_methods:
                 method = self.sort_methods[name]
-                keys.extend(
-                    (path, d * direction) for path, d in method.keys(self.restplug, self.resource)
-                )
+                method_keys = method.keys(self.restplug, self.resource)
+                keys.extend((path, d * direction) for path, d in method_keys)
+                if method.missing_last:
+                    missing_last.update(path for path, _ in method_keys)
             else:
                 raise bad_parameter("order_by", f"cannot sort by {name!r}", self.sort_names)
         # The id breaks ties so that pages never overlap or skip; it follows the last key's
         # direction so one index on (key, id) serves the whole order.
         keys.append(("_id", keys[-1][1] if keys else 1))
-        return tuple(keys)
+        return tuple(keys), frozenset(missing_last)
 
     def _fields(self, raw: str) -> tuple[str, ...]:
         paths = tuple(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))
@@ -265,21 +287,26 @@ def value_at(stored: Stored, path: str) -> Any:
     return current
 
 
-def keyset_segments(sort: Sequence[SortKey], after: Sequence[Any]) -> list[Filter]:
+def keyset_segments(
+    sort: Sequence[SortKey], after: Sequence[Any], missing_last: frozenset[str] = frozenset()
+) -> list[Filter]:
     """The documents after a cursor, as disjoint filters in sort order.
 
     Everything after key values (v1..vn) is: equal on k1..k(i-1) and past vi on ki, for i from
     n down to 1.  "Past" splits in two where nulls are involved (nulls sort first, so after a
     value in descending order come the smaller values, then the nulls).  Each piece is a plain
     range on one key, which a store serves from an index without a scan from the start.
+    A ``missing_last`` key ascending puts the nulls after the values instead.
     """
     segments: list[Filter] = []
     for i in range(len(sort) - 1, -1, -1):
         equal = {path: {"$eq": after[j]} for j, (path, _) in enumerate(sort[:i])}
         path, direction = sort[i]
         value = after[i]
-        if direction == 1:
+        if direction == 1 and path not in missing_last:
             pieces = [{"$ne": None}] if value is None else [{"$gt": value}]
+        elif direction == 1:
+            pieces = [] if value is None else [{"$gt": value}, {"$eq": None}]
         else:
             pieces = [] if value is None else [{"$lt": value}, {"$eq": None}]
         segments.extend({**equal, path: piece} for piece in pieces)
@@ -292,34 +319,41 @@ async def run_list(
     """One page (and the total unless ``count=none``), each store call bounded by ``timeout``."""
     want = request.size + 1  # one more tells whether a next page exists
 
+    def query(filter: Filter, limit: int, skip: int = 0, rank: Any = None) -> FindQuery:
+        return FindQuery(filter, request.sort, skip, limit, request.missing_last, rank)
+
     async def find() -> list[Stored]:
+        skip = (request.page - 1) * request.size if request.page else 0
+        if request.rank is not None:
+            start = 0 if request.after is None else request.after[0] + 1
+            rank = request.rank[start:]
+            return await store.find(collection, query(request.filter, want, skip, rank))
         if request.after is None:
-            skip = (request.page - 1) * request.size if request.page else 0
-            return await store.find(
-                collection, FindQuery(request.filter, request.sort, skip=skip, limit=want)
-            )
+            return await store.find(collection, query(request.filter, want, skip))
         items: list[Stored] = []
-        for segment in keyset_segments(request.sort, request.after):
-            items += await store.find(
-                collection,
-                FindQuery(
-                    and_filters([request.filter, segment]), request.sort, limit=want - len(items)
-                ),
-            )
+        for segment in keyset_segments(request.sort, request.after, request.missing_last):
+            both = and_filters([request.filter, segment])
+            items += await store.find(collection, query(both, want - len(items)))
             if len(items) >= want:
                 break
         return items
 
     async def count() -> int | None:
-        return await store.count(collection, request.filter) if request.count else None
+        if not request.count:
+            return None
+        return await store.count(collection, request.filter, request.rank)
 
     async with asyncio.timeout(timeout):
         items, total = await asyncio.gather(find(), count())
     next_cursor = None
     if len(items) > request.size:
         items = items[: request.size]
-        last = items[-1]
-        next_cursor = encode_cursor([value_at(last, p) for p, _ in request.sort], request.sort)
+        if request.rank is not None:
+            position = {id: i for i, id in enumerate(request.rank)}
+            values: list[Any] = [position[items[-1].id]]
+        else:
+            values = [value_at(items[-1], path) for path, _ in request.sort]
+        next_cursor = encode_cursor(values, request.sort)
     return ListResult(items, total, next_cursor)
 
 

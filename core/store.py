@@ -24,12 +24,19 @@ SortKey = tuple[str, int]  # (path, 1 ascending | -1 descending)
 
 @dataclass(frozen=True)
 class FindQuery:
-    """One page of documents: those matching ``filter``, ordered by ``sort``, after ``skip``."""
+    """One page of documents: those matching ``filter``, ordered by ``sort``, after ``skip``.
+
+    ``missing_last`` lists sort paths whose missing or null values sort last when ascending
+    too.  ``rank``, when given, replaces ``sort``: only documents whose id is in ``rank`` match,
+    in the order of that list (relevance from a search index).
+    """
 
     filter: Filter = field(default_factory=dict)
     sort: Sequence[SortKey] = ()
     skip: int = 0
     limit: int | None = None
+    missing_last: frozenset[str] = frozenset()
+    rank: Sequence[Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,8 +73,10 @@ class DocumentStore(Protocol):
     async def find(self, collection: str, query: FindQuery) -> list[Stored]:
         """The documents matching the query, in its order."""
 
-    async def count(self, collection: str, filter: Filter) -> int:
-        """How many documents match ``filter``."""
+    async def count(
+        self, collection: str, filter: Filter, rank: Sequence[Any] | None = None
+    ) -> int:
+        """How many documents match ``filter`` (and have an id in ``rank``, when given)."""
 
     async def insert(self, collection: str, id: Any, document: dict[str, Any], etag: str) -> None:
         """Add a document; raise Conflict when the id exists."""

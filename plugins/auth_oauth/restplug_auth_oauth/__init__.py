@@ -1,0 +1,1 @@
+"""restplug-auth-oauth: OAuth2 bearer tokens and scopes for restplug."""
