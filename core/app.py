@@ -11,6 +11,7 @@ from aiohttp import web
 
 from restplug.auth import Identity
 from restplug.backends import Backend, Kind, choose
+from restplug.cache import CacheManager
 from restplug.config import CORE_SETTINGS, Setting, Settings, parse_settings, read_environment
 from restplug.errors import BackendUnavailable, ConfigError, Problem
 from restplug.http import etag_of, json_response, problem_middleware
@@ -54,8 +55,10 @@ class Restplug:
         return self.backends["store"]
 
     @property
-    def cache(self) -> Any:
-        return self.backends.get("cache")
+    def cache(self) -> CacheManager:
+        """get/save/delete for plugins, and the core's read-through caching (fail-open; a
+        no-op without a cache backend)."""
+        return self._cache
 
     @property
     def search(self) -> Any:
@@ -77,6 +80,9 @@ class Restplug:
         declared: list[Setting] = [*CORE_SETTINGS, *await gather_lists(pm.hook.register_settings())]
         self = cls(parse_settings(declared, raw), pm)
         self._choose_backends(await self._tagged_backends())
+        self._cache = CacheManager(
+            self.backends.get("cache"), prefix="restplug", ttl=self.settings.cache_ttl
+        )
         for resource in await gather_lists(pm.hook.register_resources(restplug=self)):
             if resource.name in self.resources:
                 raise ConfigError(f"two plugins declare the resource {resource.name!r}")
@@ -207,6 +213,8 @@ class Restplug:
         return written
 
     async def document_changed(self, resource: Resource, id: Any, document: dict | None) -> None:
+        """After a store write: invalidate the caches, then tell every plugin."""
+        await self.cache.invalidate(resource.name, id)
         await call_each(
             self.pm.hook.document_changed,
             tolerant=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from urllib.parse import parse_qs, urlsplit
 
 from restplug import hookimpl
@@ -47,6 +48,15 @@ class MemoryCache:
             return None
         self._entries.move_to_end(key)
         return value
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        return [await self.get(key) for key in keys]
+
+    async def add(self, key: str, value: bytes, ttl: float) -> bool:
+        if await self.get(key) is not None:
+            return False
+        await self.set(key, value, ttl)
+        return True
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         if len(value) > self.max_bytes:

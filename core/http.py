@@ -23,7 +23,11 @@ def dumps(value: Any) -> bytes:
 
 def etag_of(value: Any) -> str:
     """A strong ETag: a content hash of the canonical JSON, the same in every process."""
-    return '"' + hashlib.sha256(dumps(value)).hexdigest()[:32] + '"'
+    return etag_of_bytes(dumps(value))
+
+
+def etag_of_bytes(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
 def json_response(

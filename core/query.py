@@ -38,20 +38,31 @@ DEFAULT_SIZE = 20
 
 @dataclass(frozen=True)
 class ListRequest:
-    """A validated list request.  ``params`` is its canonical form (defaults filled in,
-    parameters sorted), for cache keys and links."""
+    """A validated list request, before anything is asked of a backend.  ``params`` is its
+    canonical form (defaults filled in, parameters sorted), for cache keys and links."""
 
-    filter: Filter
+    clauses: tuple[Filter, ...]
+    methods: tuple[tuple[str, Any], ...]
     sort: tuple[SortKey, ...]
-    order_by: str
+    missing_last: frozenset[str]
+    order_given: bool
     page: int | None
     size: int
-    after: tuple[Any, ...] | None
+    cursor: str | None
     count: bool
     fields: tuple[str, ...] | None
     params: tuple[tuple[str, str], ...]
-    missing_last: frozenset[str] = frozenset()
-    rank: tuple[Any, ...] | None = None
+
+
+@dataclass(frozen=True)
+class StoreQuery:
+    """A list request resolved by its method filters: what the store is asked."""
+
+    filter: Filter
+    sort: tuple[SortKey, ...]
+    missing_last: frozenset[str]
+    rank: tuple[Any, ...] | None
+    after: tuple[Any, ...] | None
 
 
 @dataclass(frozen=True)
@@ -90,7 +101,8 @@ class ListParser:
         self.allowed = [*RESERVED, *self.field_params, *self.methods]
         self.sort_names = [*resource.sorts, *self.sort_methods]
 
-    async def parse(self, query: Mapping[str, Sequence[str]]) -> ListRequest:
+    def parse(self, query: Mapping[str, Sequence[str]]) -> ListRequest:
+        """Validate every parameter; any problem is a 400 naming it."""
         for name, values in query.items():
             if name not in self.allowed:
                 raise bad_parameter(name, "unknown parameter", self.allowed)
@@ -99,56 +111,59 @@ class ListParser:
         raw = {name: values[0] for name, values in query.items()}
 
         size = _int_param(raw, "size", DEFAULT_SIZE, 1, MAX_SIZE)
-        page = _int_param(raw, "page", 1, 1, None)
-        if "cursor" in raw and "page" in raw:
-            raise bad_parameter("cursor", "cannot be combined with page")
+        page: int | None = _int_param(raw, "page", 1, 1, None)
+        if "cursor" in raw:
+            if "page" in raw:
+                raise bad_parameter("cursor", "cannot be combined with page")
+            page = None
         count = raw.get("count", "exact")
         if count not in ("exact", "none"):
             raise bad_parameter("count", "must be exact or none", ["exact", "none"])
-        projection = self._fields(raw["fields"]) if "fields" in raw else None
-
-        clauses: list[Filter] = []
-        for name, value in raw.items():
-            if name in self.field_params:
-                path, op = self.field_params[name]
-                clauses.append(self._field_clause(name, path, op, value))
-        method_values = {
-            name: self._parse_method_value(name, self.methods[name].field, value)
+        projection = self.fields_param(raw["fields"]) if "fields" in raw else None
+        clauses = tuple(
+            self._field_clause(name, *self.field_params[name], value)
+            for name, value in raw.items()
+            if name in self.field_params
+        )
+        methods = tuple(
+            (name, self._parse_method_value(name, self.methods[name].field, value))
             for name, value in raw.items()
             if name in self.methods
-        }
-        rank = None
-        for name, value in method_values.items():
-            fragment = await self.methods[name].apply(self.restplug, self.resource, value)
-            clauses.append(fragment.filter)
-            if fragment.ranking is not None and rank is None and "order_by" not in raw:
-                rank = tuple(fragment.ranking)
-        if rank is None:
-            order_by = raw.get("order_by") or ",".join(self.resource.default_order)
-            sort, missing_last = self._sort(order_by)
-        else:
-            order_by, sort, missing_last = RELEVANCE, RANK_SORT, frozenset()
-
-        after = None
-        if "cursor" in raw:
-            after = decode_cursor(raw["cursor"], sort)
-            page = None
+        )
+        order_by = raw.get("order_by") or ",".join(self.resource.default_order)
+        sort, missing_last = self._sort(order_by)
         params = {**raw, "size": str(size), "order_by": order_by, "count": count}
         if page is not None:
             params["page"] = str(page)
         return ListRequest(
-            filter=and_filters(clauses),
+            clauses=clauses,
+            methods=methods,
             sort=sort,
-            order_by=order_by,
+            missing_last=missing_last,
+            order_given="order_by" in raw,
             page=page,
             size=size,
-            after=after,
+            cursor=raw.get("cursor"),
             count=count == "exact",
             fields=projection,
             params=tuple(sorted(params.items())),
-            missing_last=missing_last,
-            rank=rank,
         )
+
+    async def resolve(self, request: ListRequest) -> StoreQuery:
+        """Run the method filters; a ranking (search relevance) becomes the order when the
+        request gave none."""
+        clauses = list(request.clauses)
+        rank = None
+        for name, value in request.methods:
+            fragment = await self.methods[name].apply(self.restplug, self.resource, value)
+            clauses.append(fragment.filter)
+            if fragment.ranking is not None and rank is None and not request.order_given:
+                rank = tuple(fragment.ranking)
+        sort, missing_last = request.sort, request.missing_last
+        if rank is not None:
+            sort, missing_last = RANK_SORT, frozenset()
+        after = None if request.cursor is None else decode_cursor(request.cursor, sort)
+        return StoreQuery(and_filters(clauses), sort, missing_last, rank, after)
 
     def _parse_value(self, name: str, field: fields.Field, raw: str) -> Any:
         """Convert with the field's type and serialize back to the stored JSON form, without
@@ -208,7 +223,8 @@ class ListParser:
         keys.append(("_id", keys[-1][1] if keys else 1))
         return tuple(keys), frozenset(missing_last)
 
-    def _fields(self, raw: str) -> tuple[str, ...]:
+    def fields_param(self, raw: str) -> tuple[str, ...]:
+        """The ``fields`` parameter: document paths the schema knows, for lists and details."""
         paths = tuple(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))
         for path in paths:
             if self.resource.field_at(path) is None:
@@ -314,26 +330,25 @@ def keyset_segments(
 
 
 async def run_list(
-    store: DocumentStore, collection: str, request: ListRequest, timeout: float
+    store: DocumentStore, collection: str, request: ListRequest, query: StoreQuery, timeout: float
 ) -> ListResult:
     """One page (and the total unless ``count=none``), each store call bounded by ``timeout``."""
     want = request.size + 1  # one more tells whether a next page exists
+    skip = (request.page - 1) * request.size if request.page else 0
 
-    def query(filter: Filter, limit: int, skip: int = 0, rank: Any = None) -> FindQuery:
-        return FindQuery(filter, request.sort, skip, limit, request.missing_last, rank)
+    def find_query(filter: Filter, limit: int, rank: Sequence[Any] | None = None) -> FindQuery:
+        return FindQuery(filter, query.sort, skip, limit, query.missing_last, rank)
 
     async def find() -> list[Stored]:
-        skip = (request.page - 1) * request.size if request.page else 0
-        if request.rank is not None:
-            start = 0 if request.after is None else request.after[0] + 1
-            rank = request.rank[start:]
-            return await store.find(collection, query(request.filter, want, skip, rank))
-        if request.after is None:
-            return await store.find(collection, query(request.filter, want, skip))
+        if query.rank is not None:
+            start = 0 if query.after is None else query.after[0] + 1
+            return await store.find(collection, find_query(query.filter, want, query.rank[start:]))
+        if query.after is None:
+            return await store.find(collection, find_query(query.filter, want))
         items: list[Stored] = []
-        for segment in keyset_segments(request.sort, request.after, request.missing_last):
-            both = and_filters([request.filter, segment])
-            items += await store.find(collection, query(both, want - len(items)))
+        for segment in keyset_segments(query.sort, query.after, query.missing_last):
+            both = and_filters([query.filter, segment])
+            items += await store.find(collection, find_query(both, want - len(items)))
             if len(items) >= want:
                 break
         return items
@@ -341,19 +356,19 @@ async def run_list(
     async def count() -> int | None:
         if not request.count:
             return None
-        return await store.count(collection, request.filter, request.rank)
+        return await store.count(collection, query.filter, query.rank)
 
     async with asyncio.timeout(timeout):
         items, total = await asyncio.gather(find(), count())
     next_cursor = None
     if len(items) > request.size:
         items = items[: request.size]
-        if request.rank is not None:
-            position = {id: i for i, id in enumerate(request.rank)}
+        if query.rank is not None:
+            position = {id: i for i, id in enumerate(query.rank)}
             values: list[Any] = [position[items[-1].id]]
         else:
-            values = [value_at(items[-1], path) for path, _ in request.sort]
-        next_cursor = encode_cursor(values, request.sort)
+            values = [value_at(items[-1], path) for path, _ in query.sort]
+        next_cursor = encode_cursor(values, query.sort)
     return ListResult(items, total, next_cursor)
 
 

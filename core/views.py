@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -12,19 +13,27 @@ from restplug.errors import Conflict, NotFound, PreconditionFailed, Problem
 from restplug.http import (
     JSON,
     MERGE_PATCH,
+    dumps,
     etag_of,
+    etag_of_bytes,
     json_response,
     read_json,
     strong_match,
     weak_match,
 )
-from restplug.query import ListRequest, pages, run_list, value_at
+from restplug.query import ListRequest, pages, run_list
 from restplug.routes import Route
 from restplug.store import Stored
 
 if TYPE_CHECKING:
     from restplug.app import Restplug
     from restplug.resources import Resource
+
+
+def entry(body: Any, **headers: str) -> dict[str, str]:
+    """A response as the cache keeps it: the JSON text, its ETag and other headers."""
+    text = dumps(body)
+    return {"body": text.decode(), "ETag": etag_of_bytes(text), **headers}
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -88,28 +97,34 @@ class ResourceViews:
     # -- reads ------------------------------------------------------------------------------
 
     async def list(self, request: web.Request) -> web.Response:
-        parsed = await self.restplug.parsers[self.resource.name].parse(
-            {name: request.query.getall(name) for name in request.query}
-        )
-        result = await run_list(self.store, self.resource.name, parsed, self.restplug.query_timeout)
-        body = {
-            "items": [project(s.document, parsed.fields) for s in result.items],
-            "total": result.total,
-            "page": parsed.page,
-            "size": parsed.size,
-            "pages": pages(result.total, parsed.size),
-            "next_cursor": result.next_cursor,
-        }
-        return self._conditional(request, body, {"Link": self._links(request, parsed, result)})
+        parser = self.restplug.parsers[self.resource.name]
+        parsed = parser.parse({name: request.query.getall(name) for name in request.query})
 
-    def _links(self, request: web.Request, parsed: ListRequest, result: Any) -> str:
+        async def produce() -> dict[str, str]:
+            query = await parser.resolve(parsed)
+            result = await run_list(
+                self.store, self.resource.name, parsed, query, self.restplug.query_timeout
+            )
+            body = {
+                "items": [project(s.document, parsed.fields) for s in result.items],
+                "total": result.total,
+                "page": parsed.page,
+                "size": parsed.size,
+                "pages": pages(result.total, parsed.size),
+                "next_cursor": result.next_cursor,
+            }
+            return entry(body, Link=self._links(request, parsed, result.next_cursor))
+
+        return await self._cached(request, "list", None, parsed.params, produce)
+
+    def _links(self, request: web.Request, parsed: ListRequest, next_cursor: str | None) -> str:
         base = dict(parsed.params)
         links = []
-        if result.next_cursor:
+        if next_cursor:
             if parsed.page is not None:
                 links.append(({**base, "page": str(parsed.page + 1)}, "next"))
             else:
-                links.append(({**base, "cursor": result.next_cursor}, "next"))
+                links.append(({**base, "cursor": next_cursor}, "next"))
         if parsed.page and parsed.page > 1:
             links.append(({**base, "page": str(parsed.page - 1)}, "prev"))
         return ", ".join(
@@ -118,25 +133,48 @@ class ResourceViews:
         )
 
     async def detail(self, request: web.Request) -> web.Response:
-        stored = await self._get(request)
+        id = self._id(request)
+        unknown = sorted(set(request.query) - {"fields"})
+        if unknown:
+            raise Problem(400, f"{unknown[0]}: unknown parameter; allowed: fields")
         fields = None
         if "fields" in request.query:
-            fields = self.restplug.parsers[self.resource.name]._fields(request.query["fields"])
-        unknown = set(request.query) - {"fields"}
-        if unknown:
-            raise Problem(400, f"{sorted(unknown)[0]}: unknown parameter; allowed: fields")
-        return self._conditional(request, project(stored.document, fields))
+            fields = self.restplug.parsers[self.resource.name].fields_param(request.query["fields"])
 
-    def _conditional(
-        self, request: web.Request, body: Any, headers: dict[str, str] | None = None
+        async def produce() -> dict[str, str]:
+            stored = await self._get(request, id)
+            return entry(project(stored.document, fields))
+
+        return await self._cached(request, "item", id, fields, produce)
+
+    async def _cached(
+        self,
+        request: web.Request,
+        kind: str,
+        id: Any,
+        variant: Any,
+        produce: Callable[[], Awaitable[dict[str, str]]],
     ) -> web.Response:
-        etag = etag_of(body)
-        headers = {**(headers or {}), "ETag": etag}
-        headers = {k: v for k, v in headers.items() if v}
+        """A read through the cache, keyed by everything the response depends on: the
+        parameters and, behind a token, the caller (never shared between identities)."""
+        identity = await self.restplug.identity(request)
+        viewer = identity.subject if identity else None
+        bypass = self.restplug.settings.cache_client_bypass and "no-cache" in request.headers.get(
+            "Cache-Control", ""
+        )
+        cached, hit = await self.restplug.cache.cached(
+            kind, self.resource.name, id, (variant, viewer), produce, bypass=bypass
+        )
+        headers = {k: v for k, v in cached.items() if k != "body" and v}
+        headers["X-Cache"] = "HIT" if hit else "MISS"
+        # Clients revalidate every time (304 is cheap) so none keeps data older than a write.
+        headers["Cache-Control"] = (
+            "private, no-store" if identity else "public, max-age=0, must-revalidate"
+        )
         inm = request.headers.get("If-None-Match")
-        if inm and weak_match(inm, etag):
+        if inm and weak_match(inm, cached["ETag"]):
             return web.Response(status=304, headers=headers)
-        return json_response(body, headers=headers)
+        return web.Response(body=cached["body"].encode(), content_type=JSON, headers=headers)
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -256,6 +294,3 @@ class ResourceViews:
 
 def resource_routes(restplug: Restplug, resource: Resource) -> list[Route]:
     return ResourceViews(restplug, resource).routes()
-
-
-__all__ = ["ResourceViews", "merge_patch", "project", "resource_routes", "value_at"]

@@ -191,7 +191,7 @@ class CachePlugin:
 
 
 def introspection_entries(cache: RecordingCache) -> dict[str, tuple[bytes, float]]:
-    return {k: v for k, v in cache.stored.items() if k.startswith("auth_oauth:")}
+    return {k: v for k, v in cache.stored.items() if k.startswith("restplug:auth_oauth:")}
 
 
 async def test_answers_are_shared_through_the_core_cache(introspection_client, auth_server):
@@ -211,7 +211,9 @@ async def test_answers_are_shared_through_the_core_cache(introspection_client, a
     assert (await create(first, "inactive", 13)).status == 401
     entries = introspection_entries(cache)
     ttls = {
-        token: entries["auth_oauth:introspection:" + hashlib.sha256(token.encode()).hexdigest()][1]
+        token: entries[
+            "restplug:auth_oauth:introspection:" + hashlib.sha256(token.encode()).hexdigest()
+        ][1]
         for token in ("long-lived", "short-lived", "inactive")
     }
     assert ttls["long-lived"] == 120  # the maximum
@@ -229,12 +231,12 @@ async def test_a_failing_core_cache_is_a_miss_not_an_error(
     auth_server.answers["opaque-Qm2xZ7"] = active()
     plugins = (CachePlugin("broken", BrokenCache()),)
     client = await introspection_client(env={"RESTPLUG_CACHE_URL": "broken://"}, plugins=plugins)
-    with caplog.at_level(logging.WARNING, logger="restplug.auth_oauth"):
+    with caplog.at_level(logging.WARNING, logger="restplug.cache"):
         assert (await create(client, "opaque-Qm2xZ7", 10)).status == 201
         assert (await create(client, "opaque-Qm2xZ7", 11)).status == 201
     assert auth_server.calls["/introspect"] == 1  # the in-process cache still holds it
-    assert "cache get of an introspection answer failed" in caplog.text
-    assert "cache set of an introspection answer failed" in caplog.text
+    assert "cache get failed (ConnectionError): served as a miss" in caplog.text
+    assert "cache set failed (ConnectionError): served as a miss" in caplog.text
     assert "opaque-Qm2xZ7" not in caplog.text
 
 

@@ -1,11 +1,11 @@
 """Introspection mode: RFC 7662, the authorization server tells whether a token is active.
 
 Answers are cached twice, keyed by a SHA-256 of the token (never the token): in a small
-in-process cache, and in the core's cache backend when there is one, so the processes sharing
-it (Redis) ask once per token.  An active answer lives until the token's ``exp``, at most
-``RESTPLUG_AUTH_CACHE_MAX_TTL``; an inactive one ``RESTPLUG_AUTH_INACTIVE_TTL``, so a client
-replaying a bad token does not turn each request into a call.  The core cache is an
-optimisation: any failure of it is logged and taken as a miss.
+in-process cache, and in the core's cache (``restplug.cache``, a no-op without a backend), so
+the processes sharing it (Redis) ask once per token.  An active answer lives until the token's
+``exp``, at most ``RESTPLUG_AUTH_CACHE_MAX_TTL``; an inactive one
+``RESTPLUG_AUTH_INACTIVE_TTL``, so a client replaying a bad token does not turn each request
+into a call.  The core cache fails open: any failure of it is logged and taken as a miss.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import aiohttp
 import orjson
 
 from restplug.auth import Identity
+from restplug.cache import CacheManager
 from restplug.cache_memory import MemoryCache
 from restplug_auth_oauth.bearer import (
     EXPIRED,
@@ -59,7 +60,7 @@ def basic_auth(client_id: str | None, client_secret: str | None) -> str:
 class Introspector:
     """Asks ``RESTPLUG_AUTH_INTROSPECTION_URL`` about tokens, with HTTP Basic client auth."""
 
-    def __init__(self, config: AuthConfig, shared_cache: Any | None) -> None:
+    def __init__(self, config: AuthConfig, shared_cache: CacheManager) -> None:
         self.config = config
         self.url: str = config.introspection_url or ""
         self.shared_cache = shared_cache
@@ -92,22 +93,17 @@ class Introspector:
         raw = await self.local_cache.get(key)
         if raw is not None:
             return orjson.loads(raw)
-        raw = await self._shared_cache("get", key)
-        if raw is None:
+        answer = await self.shared_cache.get(key)
+        if not isinstance(answer, dict) or not isinstance(answer.get("active"), bool):
             return None
-        try:
-            answer = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            log.warning("ignoring an unreadable introspection answer in the cache")
-            return None
-        await self.local_cache.set(key, raw, self._ttl(answer))
+        await self.local_cache.set(key, orjson.dumps(answer), self._ttl(answer))
         return answer
 
     async def _introspect_and_cache(self, key: str, token: str) -> Answer:
         answer = await self._introspect(token)
         raw, ttl = orjson.dumps(answer), self._ttl(answer)
         await self.local_cache.set(key, raw, ttl)
-        await self._shared_cache("set", key, raw, ttl)
+        await self.shared_cache.save(answer, key, ttl)
         return answer
 
     async def _introspect(self, token: str) -> Answer:
@@ -165,14 +161,3 @@ class Introspector:
         if audience and aud is not None and audience not in audiences:
             raise invalid_token(WRONG_AUDIENCE)
         return identity_from_claims(answer)
-
-    async def _shared_cache(self, operation: str, *args: Any) -> Any:
-        """Call the core cache, bounded in time; a failure is logged and counts as a miss."""
-        if self.shared_cache is None:
-            return None
-        try:
-            async with asyncio.timeout(self.config.timeout):
-                return await getattr(self.shared_cache, operation)(*args)
-        except Exception as exc:
-            log.warning("cache %s of an introspection answer failed: %r", operation, exc)
-            return None

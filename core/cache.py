@@ -1,0 +1,239 @@
+"""Caching: the backend interface, and the manager that makes cached reads never stale.
+
+Invalidation by generations: every resource has a generation token in the cache backend, and
+every document one of its own.  A list page's key carries the resource generation, a detail's
+key the document's; a write replaces both tokens (with fresh random values) after the store
+write and before the response.  Readers that start after the write returns read the new tokens
+and so new keys: old entries are never read again, in any process sharing the backend, and
+expire by TTL.  A reader that raced the write can only save its result under the old key.
+Random tokens (not counters) keep this true when the backend evicts or loses a token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import orjson
+
+log = logging.getLogger("restplug.cache")
+
+
+@runtime_checkable
+class CacheBackend(Protocol):
+    """What a cache plugin provides.  Values are bytes; keys are strings.  Any method may raise
+    (connection lost, timeout): the manager treats every error as a miss."""
+
+    async def open(self) -> None:
+        """Connect; called once at start-up."""
+
+    async def close(self) -> None:
+        """Disconnect; called once at shutdown."""
+
+    async def ping(self) -> None:
+        """Return when the backend answers; raise when it does not."""
+
+    async def get(self, key: str) -> bytes | None:
+        """The value, or None when absent or expired."""
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Several values in one round trip, in the order of ``keys``."""
+
+    async def set(self, key: str, value: bytes, ttl: float) -> None:
+        """Store a value for ``ttl`` seconds."""
+
+    async def add(self, key: str, value: bytes, ttl: float) -> bool:
+        """Store a value only when the key is absent; True when stored (atomic: a lock)."""
+
+    async def delete(self, key: str) -> None:
+        """Remove a key; removing an absent key is not an error."""
+
+
+class Coder(Protocol):
+    """Turns cached values to bytes and back."""
+
+    def encode(self, value: Any) -> bytes: ...
+
+    def decode(self, data: bytes) -> Any: ...
+
+
+class JsonCoder:
+    """JSON through orjson: the default coder."""
+
+    def encode(self, value: Any) -> bytes:
+        return orjson.dumps(value)
+
+    def decode(self, data: bytes) -> Any:
+        return orjson.loads(data)
+
+
+@dataclass
+class CircuitBreaker:
+    """After ``threshold`` consecutive errors the cache is skipped for ``cooldown`` seconds, so
+    an outage costs one timeout now and then instead of one per request."""
+
+    threshold: int = 3
+    cooldown: float = 5.0
+    failures: int = 0
+    open_until: float = 0.0
+
+    @property
+    def closed(self) -> bool:
+        return time.monotonic() >= self.open_until
+
+    def success(self) -> None:
+        self.failures = 0
+
+    def failure(self) -> None:
+        self.failures += 1
+        if self.failures >= self.threshold:
+            self.open_until = time.monotonic() + self.cooldown
+            self.failures = 0
+
+
+def digest(*parts: Any) -> str:
+    """A short stable hash of key material (never Python's salted ``hash()``)."""
+    return hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+
+
+class CacheManager:
+    """get/save/delete for application code, and the generation-keyed read-through caching
+    the core uses for detail and list responses.  Fail-open: a backend error is logged and
+    served as a miss."""
+
+    def __init__(
+        self,
+        backend: CacheBackend | None,
+        *,
+        prefix: str = "restplug",
+        ttl: float = 600,
+        coder: Coder | None = None,
+        timeout: float = 0.25,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        self.backend = backend
+        self.prefix = prefix
+        self.ttl = ttl
+        self.coder = coder or JsonCoder()
+        self.timeout = timeout
+        self.breaker = breaker or CircuitBreaker()
+        self._flights: dict[str, asyncio.Future[Any]] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.backend is not None
+
+    async def _call(self, method: str, *args: Any) -> Any:
+        """One backend call, bounded in time; None (a miss) on any error or open breaker."""
+        if self.backend is None or not self.breaker.closed:
+            return None
+        try:
+            async with asyncio.timeout(self.timeout):
+                result = await getattr(self.backend, method)(*args)
+        except Exception as exc:
+            log.warning("cache %s failed (%s): served as a miss", method, type(exc).__name__)
+            self.breaker.failure()
+            return None
+        self.breaker.success()
+        return result
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    # -- application API (the seed's CacheManager) ------------------------------------------
+
+    async def get(self, key: str) -> Any:
+        data = await self._call("get", self.key(key))
+        return None if data is None else self.coder.decode(data)
+
+    async def save(self, value: Any, key: str, ttl: float | None = None) -> None:
+        await self._call("set", self.key(key), self.coder.encode(value), ttl or self.ttl)
+
+    async def delete(self, key: str) -> None:
+        await self._call("delete", self.key(key))
+
+    # -- generations ------------------------------------------------------------------------
+
+    def _resource_gen(self, resource: str) -> str:
+        return self.key(resource, "gen")
+
+    def _item_gen(self, resource: str, id: Any) -> str:
+        return self.key(resource, "gen", digest(id))
+
+    async def generations(self, keys: Sequence[str]) -> list[str] | None:
+        """The current tokens of generation keys, creating missing ones; None on cache error."""
+        values = await self._call("get_many", list(keys))
+        if values is None:
+            return None
+        tokens = []
+        for key, value in zip(keys, values, strict=True):
+            if value is None:
+                token = secrets.token_hex(8).encode()
+                # Another process may create it at the same moment: whoever wins, both use it.
+                if not await self._call("add", key, token, self._gen_ttl):
+                    token = await self._call("get", key) or token
+                value = token
+            tokens.append(value.decode())
+        return tokens
+
+    @property
+    def _gen_ttl(self) -> float:
+        # Tokens outlive every entry keyed by them; a lost token only costs misses.
+        return self.ttl * 10
+
+    async def invalidate(self, resource: str, id: Any) -> None:
+        """After a write to one document: new tokens for it and for its resource's lists."""
+        for key in (self._item_gen(resource, id), self._resource_gen(resource)):
+            await self._call("set", key, secrets.token_hex(8).encode(), self._gen_ttl)
+
+    async def cached(
+        self,
+        kind: str,
+        resource: str,
+        id: Any,
+        variant: Any,
+        produce: Callable[[], Awaitable[Any]],
+        *,
+        bypass: bool = False,
+    ) -> tuple[Any, bool]:
+        """``(value, hit)``: the cached value for this request, or ``produce()`` stored.
+
+        ``id`` None keys the entry on the resource generation (lists), else on the document's
+        (details, histories).  ``variant`` is everything else the response depends on:
+        normalized parameters, the caller's identity.  Concurrent misses on one key share one
+        ``produce()`` call (single-flight)."""
+        if self.backend is None or bypass:
+            return await produce(), False
+        gen_key = self._resource_gen(resource) if id is None else self._item_gen(resource, id)
+        tokens = await self.generations([gen_key])
+        if tokens is None:
+            return await produce(), False
+        key = self.key(resource, kind, tokens[0], digest(id, variant))
+        data = await self._call("get", key)
+        if data is not None:
+            return self.coder.decode(data), True
+        return await self._single_flight(key, produce), False
+
+    async def _single_flight(self, key: str, produce: Callable[[], Awaitable[Any]]) -> Any:
+        flight = self._flights.get(key)
+        if flight is not None:
+            return await asyncio.shield(flight)
+        flight = asyncio.get_running_loop().create_future()
+        self._flights[key] = flight
+        try:
+            value = await produce()
+        except BaseException as exc:
+            flight.set_exception(exc)
+            flight.exception()  # retrieved: waiters re-raise it, nobody else needs to
+            raise
+        finally:
+            self._flights.pop(key, None)
+        flight.set_result(value)
+        await self._call("set", key, self.coder.encode(value), self.ttl)
+        return value
