@@ -15,6 +15,7 @@ from restplug.cache import CacheManager
 from restplug.config import CORE_SETTINGS, Setting, Settings, parse_settings, read_environment
 from restplug.errors import BackendUnavailable, ConfigError, Problem
 from restplug.http import etag_of, json_response, problem_middleware
+from restplug.indexing import Indexer
 from restplug.permissions import Denial, Requirement
 from restplug.plugins import (
     PluginManager,
@@ -49,6 +50,7 @@ class Restplug:
         self.resources: dict[str, Resource] = {}
         self.parsers: dict[str, ListParser] = {}
         self.routes: list[Route] = []
+        self.indexer: Indexer | None = None
 
     @property
     def store(self) -> DocumentStore:
@@ -138,10 +140,17 @@ class Restplug:
             await backend.open()
         for resource in self.resources.values():
             await self.store.prepare(resource.name, resource.index_paths)
+        if self.search is not None:
+            self.indexer = Indexer(
+                self.store, self.search, self.resources, timeout=self.query_timeout
+            )
+            await self.indexer.start()
         for result in self.pm.hook.startup(restplug=self):
             await await_me_maybe(result)
 
     async def stop(self) -> None:
+        if self.indexer is not None:
+            await self.indexer.stop()
         await call_each(self.pm.hook.shutdown, tolerant=True, restplug=self)
         for backend in self.backends.values():
             await backend.close()
@@ -213,8 +222,11 @@ class Restplug:
         return written
 
     async def document_changed(self, resource: Resource, id: Any, document: dict | None) -> None:
-        """After a store write: invalidate the caches, then tell every plugin."""
+        """After a store write: invalidate the caches, update the search index (which keeps
+        what fails for a retry), then tell every plugin."""
         await self.cache.invalidate(resource.name, id)
+        if self.indexer is not None:
+            await self.indexer.changed(resource, id, document)
         await call_each(
             self.pm.hook.document_changed,
             tolerant=True,

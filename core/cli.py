@@ -18,6 +18,7 @@ from restplug.config import CORE_SETTINGS, parse_settings, read_environment
 from restplug.errors import ConfigError
 from restplug.openapi import openapi_document
 from restplug.plugins import new_plugin_manager
+from restplug.progress import progress
 
 T = TypeVar("T")
 
@@ -162,6 +163,26 @@ def plugins() -> None:
         click.echo(
             "  ".join(str(v).ljust(w) for v, w in zip(row, [*widths, 0], strict=False)).rstrip()
         )
+
+
+@main.command()
+@click.argument("resource", required=False)
+def reindex(resource: str | None) -> None:
+    """Rebuild the search index from the store: RESOURCE, or every searchable resource."""
+
+    async def run(restplug: Restplug) -> None:
+        if restplug.indexer is None:
+            fail(ConfigError("no search index is installed and enabled"))
+        searchable = restplug.indexer.resources
+        if resource is not None and resource not in searchable:
+            fail(ConfigError(f"{resource!r} is not searchable; choices: {', '.join(searchable)}"))
+        for name in [resource] if resource else list(searchable):
+            total = await restplug.store.count(name, {})
+            with progress(total, f"reindexing {name}") as bar:
+                indexed = await restplug.indexer.rebuild(restplug.resources[name], bar)
+            click.echo(f"{name}: {indexed} documents indexed")
+
+    with_restplug(run)
 
 
 @main.command()

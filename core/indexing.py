@@ -80,6 +80,7 @@ class Indexer:
         self._index_up = True
         self._locks = [asyncio.Lock() for _ in range(_LOCK_STRIPES)]
         self._task: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Future[None]] = set()
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -94,7 +95,9 @@ class Indexer:
             self._task = asyncio.create_task(self._retry_forever(), name="restplug-search-retry")
 
     async def stop(self) -> None:
-        """Cancel the retry task; an entry it was applying stays pending and is retried."""
+        """Wait for the changes in flight, cancel the retry task (an entry it was applying
+        stays pending and is retried)."""
+        await asyncio.gather(*self._in_flight)
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -118,25 +121,34 @@ class Indexer:
     ) -> None:
         """Index a document just written (``None``: just deleted) within ``timeout``; on any
         failure record it as pending.  Never raises: the write has happened, whatever the
-        index does."""
+        index does.  The work is shielded: a caller cancelled meanwhile (a request whose client
+        went away) still gets its change indexed or recorded, and :meth:`stop` waits for it."""
         if resource.name not in self.resources:
             return
-        key = _entry_id(resource.name, id)
+        task = asyncio.ensure_future(self._index_or_record(resource.name, id, document))
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        await asyncio.shield(task)
+
+    async def _index_or_record(
+        self, collection: str, id: Any, document: Mapping[str, Any] | None
+    ) -> None:
+        key = _entry_id(collection, id)
         async with self._lock(key):
-            if self._index_up and resource.name not in self._unprepared:
+            if self._index_up and collection not in self._unprepared:
                 try:
-                    await self._apply(resource.name, id, document)
+                    await self._apply(collection, id, document)
                     return
                 except Exception as e:
                     log.warning(
                         "search index update of %s %r failed (%s); kept pending",
-                        resource.name,
+                        collection,
                         id,
                         _describe(e),
                     )
                     if isinstance(e, _OUTAGE):
                         self._index_up = False
-            await self._record(resource.name, id, key)
+            await self._record(collection, id, key)
 
     async def _apply(self, collection: str, id: Any, document: Mapping[str, Any] | None) -> None:
         async with asyncio.timeout(self.timeout):

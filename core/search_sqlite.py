@@ -94,7 +94,6 @@ class SQLiteSearchIndex:
 
     def __init__(self, url: str, *, timeout_ms: int = 5000) -> None:
         self._db = SQLiteStore(url, timeout_ms=timeout_ms)
-        self.path = self._db.path
         self.timeout_ms = timeout_ms
         # Search fields and weights of each prepared collection, in column order.
         self._fields: dict[str, dict[str, float]] = {}

@@ -1,0 +1,28 @@
+"""Sort ``discount``: the latest discount in ``RESTPLUG_MAIN_COUNTRY``; apps without a price
+there sort last in both directions."""
+
+from __future__ import annotations
+
+from restplug import hookimpl
+from restplug.app import Restplug
+from restplug.methods import SortMethod
+from restplug.resources import Resource
+from restplug_filters.prices import current, has_prices
+
+
+def discount_keys(restplug: Restplug, resource: Resource) -> list[tuple[str, int]]:
+    return [(current(restplug.settings.main_country, "discount"), 1)]
+
+
+@hookimpl
+def register_sorts(resource: Resource) -> list[SortMethod] | None:
+    if not has_prices(resource):
+        return None
+    return [
+        SortMethod(
+            "discount",
+            discount_keys,
+            "latest discount in RESTPLUG_MAIN_COUNTRY; apps without a price there last",
+            missing_last=True,
+        )
+    ]

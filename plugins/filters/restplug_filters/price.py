@@ -1,0 +1,56 @@
+"""``price_lte`` / ``price_gte``: the current price in a country, ``19.99`` for the main
+country or ``DE:19.99`` for another.  Two plugins, so either can be disabled alone."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import ValidationError, fields
+
+from restplug import hookimpl
+from restplug.app import Restplug
+from restplug.methods import FilterMethod, Fragment
+from restplug.resources import Resource
+from restplug_filters.prices import current, has_prices
+
+
+class CountryAmount(fields.Field):
+    """``19.99`` or ``DE:19.99``: an optional country, then an amount."""
+
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        match = re.fullmatch(r"(?:([A-Za-z]{2}):)?(\d+(?:\.\d+)?)", str(value).strip())
+        if not match:
+            raise ValidationError(
+                "must be an amount such as 19.99, or COUNTRY:AMOUNT such as DE:19.99"
+            )
+        country = match.group(1).upper() if match.group(1) else None
+        return (country, float(match.group(2)))
+
+    def _serialize(self, value, attr, obj, **kwargs):  # type: ignore[no-untyped-def]
+        return value
+
+
+@dataclass(frozen=True)
+class PriceBound:
+    """A plugin object: one bound on the current price."""
+
+    name: str
+    operator: str
+    description: str
+
+    async def apply(self, restplug: Restplug, resource: Resource, value: Any) -> Fragment:
+        country, amount = value
+        path = current(country or restplug.settings.main_country, "price")
+        return Fragment({path: {self.operator: amount}})
+
+    @hookimpl
+    def register_filters(self, resource: Resource) -> list[FilterMethod] | None:
+        if not has_prices(resource):
+            return None
+        return [FilterMethod(self.name, CountryAmount(), self.apply, self.description)]
+
+
+price_lte = PriceBound("price_lte", "$lte", "current price at most AMOUNT (or COUNTRY:AMOUNT)")
+price_gte = PriceBound("price_gte", "$gte", "current price at least AMOUNT (or COUNTRY:AMOUNT)")
