@@ -16,34 +16,70 @@ def price(amount: float, discount: int, *, available: bool = True, currency: str
         "currency": currency,
         "is_available": available,
         "price_story": [
-            {"price": amount, "initial_price": initial, "discount": discount,
-             "timestamp": "2026-10-01T00:00:00+00:00"},
-            {"price": initial, "initial_price": initial, "discount": 0,
-             "timestamp": "2026-01-01T00:00:00+00:00"},
+            {
+                "price": amount,
+                "initial_price": initial,
+                "discount": discount,
+                "timestamp": "2026-10-01T00:00:00+00:00",
+            },
+            {
+                "price": initial,
+                "initial_price": initial,
+                "discount": 0,
+                "timestamp": "2026-01-01T00:00:00+00:00",
+            },
         ],
     }
 
 
 TODAY = datetime.now(UTC).date()
 DOCS = [
-    {"id": 1, "name": "The Witcher 3: Wild Hunt", "type": "game", "total_recommendations": 900,
-     "short_description": "A story-driven RPG.", "developers": ["CD PROJEKT RED"],
-     "release_date": "2015-05-18",
-     "prices": {"US": price(9.99, 75), "DE": price(9.99, 75, currency="EUR")}},
-    {"id": 2, "name": "Gwent", "type": "game", "total_recommendations": 300,
-     "short_description": "A card game from the world of The Witcher.",
-     "release_date": (TODAY - timedelta(days=10)).isoformat(),
-     "prices": {"US": price(0, 0), "DE": price(0, 0, available=False, currency="EUR")}},
-    {"id": 3, "name": "Café Witchcraft", "type": "game", "total_recommendations": 50,
-     "short_description": "Brew potions in a cosy café.",
-     "release_date": (TODAY - timedelta(days=100)).isoformat(),
-     "prices": {"DE": price(19.99, 10, currency="EUR")}},
-    {"id": 4, "name": "Stardew Valley", "type": "game", "total_recommendations": 700,
-     "short_description": "Farming life.", "release_date": "2016-02-26",
-     "prices": {"US": price(14.99, 0), "DE": price(13.99, 20, currency="EUR")}},
-    {"id": 5, "name": "Hades", "type": "game", "total_recommendations": 800,
-     "short_description": "Defy the god of the dead.", "release_date": "2020-09-17",
-     "prices": {"US": price(12.49, 50)}},
+    {
+        "id": 1,
+        "name": "The Witcher 3: Wild Hunt",
+        "type": "game",
+        "total_recommendations": 900,
+        "short_description": "A story-driven RPG.",
+        "developers": ["CD PROJEKT RED"],
+        "release_date": "2015-05-18",
+        "prices": {"US": price(9.99, 75), "DE": price(9.99, 75, currency="EUR")},
+    },
+    {
+        "id": 2,
+        "name": "Gwent",
+        "type": "game",
+        "total_recommendations": 300,
+        "short_description": "A card game from the world of The Witcher.",
+        "release_date": (TODAY - timedelta(days=10)).isoformat(),
+        "prices": {"US": price(0, 0), "DE": price(0, 0, available=False, currency="EUR")},
+    },
+    {
+        "id": 3,
+        "name": "Café Witchcraft",
+        "type": "game",
+        "total_recommendations": 50,
+        "short_description": "Brew potions in a cosy café.",
+        "release_date": (TODAY - timedelta(days=100)).isoformat(),
+        "prices": {"DE": price(19.99, 10, currency="EUR")},
+    },
+    {
+        "id": 4,
+        "name": "Stardew Valley",
+        "type": "game",
+        "total_recommendations": 700,
+        "short_description": "Farming life.",
+        "release_date": "2016-02-26",
+        "prices": {"US": price(14.99, 0), "DE": price(13.99, 20, currency="EUR")},
+    },
+    {
+        "id": 5,
+        "name": "Hades",
+        "type": "game",
+        "total_recommendations": 800,
+        "short_description": "Defy the god of the dead.",
+        "release_date": "2020-09-17",
+        "prices": {"US": price(12.49, 50)},
+    },
 ]
 
 
@@ -60,11 +96,22 @@ async def ids(client, query: str) -> list[int]:
     return [item["id"] for item in (await response.json())["items"]]
 
 
+async def walk(client, query: str) -> list[int]:
+    """Every id of a list, following next_cursor page by page."""
+    seen, url = [], f"/api/v1/apps?{query}"
+    while url:
+        body = await (await client.get(url)).json()
+        seen += [item["id"] for item in body["items"]]
+        url = body["next_cursor"] and f"/api/v1/apps?{query}&cursor={body['next_cursor']}"
+    return seen
+
+
 async def test_available_in_every_listed_country(client):
     assert set(await ids(client, "is_available_in_countries=US")) == {1, 2, 4, 5}
     assert set(await ids(client, "is_available_in_countries=us,DE")) == {1, 4}
     response = await client.get("/api/v1/apps?is_available_in_countries=USA")
-    assert response.status == 400 and "is_available_in_countries" in (await response.json())["detail"]
+    assert response.status == 400
+    assert "is_available_in_countries" in (await response.json())["detail"]
 
 
 async def test_discount_sort_puts_missing_prices_last_both_ways(client):
@@ -79,12 +126,8 @@ async def test_discount_sort_follows_the_main_country(restplug_client):
 
 
 async def test_discount_sort_cursor_walk(client):
-    seen, url = [], "/api/v1/apps?order_by=discount&size=2"
-    while url:
-        body = await (await client.get(url)).json()
-        seen += [item["id"] for item in body["items"]]
-        url = body["next_cursor"] and f"/api/v1/apps?order_by=discount&size=2&cursor={body['next_cursor']}"
-    assert seen == [2, 4, 5, 1, 3]
+    assert await walk(client, "order_by=discount&size=2") == [2, 4, 5, 1, 3]
+    assert await walk(client, "order_by=-discount&size=2") == [1, 5, 4, 2, 3]
 
 
 async def test_price_bounds(client):
@@ -113,7 +156,8 @@ async def test_search_relevance_prefix_and_diacritics(client):
 
 
 async def test_search_combines_with_filters_sorts_and_counts(client):
-    body = await (await client.get("/api/v1/apps?search=witch&order_by=-total_recommendations")).json()
+    query = "search=witch&order_by=-total_recommendations"
+    body = await (await client.get(f"/api/v1/apps?{query}")).json()
     assert [i["id"] for i in body["items"]] == [1, 2, 3] and body["total"] == 3
     body = await (await client.get("/api/v1/apps?search=witch&is_available_in_countries=DE")).json()
     assert {i["id"] for i in body["items"]} == {1, 3} and body["total"] == 2
@@ -121,12 +165,10 @@ async def test_search_combines_with_filters_sorts_and_counts(client):
 
 async def test_search_relevance_cursor_walk_visits_each_match_once(client):
     full = await ids(client, "search=witch")
-    seen, url = [], "/api/v1/apps?search=witch&size=1"
-    while url:
-        body = await (await client.get(url)).json()
-        seen += [item["id"] for item in body["items"]]
-        url = body["next_cursor"] and f"/api/v1/apps?search=witch&size=1&cursor={body['next_cursor']}"
+    seen = await walk(client, "search=witch&size=1")
     assert seen == full and len(seen) == 3
+    filtered = await walk(client, "search=witch&size=1&is_available_in_countries=DE&order_by=name")
+    assert filtered == [3, 1]
 
 
 async def test_each_method_can_be_disabled_alone(restplug_client):
