@@ -151,7 +151,8 @@ Vote = bool | Denial | None
 
 
 @hookimpl
-def permission(action: str) -> Vote:
-    """The builtin default policy: reads are open.  Writes get no vote here, so they stay
-    closed until a permission plugin (such as restplug-auth-oauth) allows them."""
-    return True if action == "read" else None
+def permission(action: str, requirement: Requirement | None) -> Vote:
+    """The builtin default policy: reads that declare no requirement are open.  Writes, and
+    reads that need a scope, get no vote here, so they stay closed until a permission plugin
+    (such as restplug-auth-oauth) allows them."""
+    return True if action == "read" and requirement is None else None
