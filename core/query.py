@@ -110,8 +110,8 @@ class ListParser:
                 raise bad_parameter(name, "given more than once; use a comma-separated list")
         raw = {name: values[0] for name, values in query.items()}
 
-        size = _int_param(raw, "size", DEFAULT_SIZE, 1, MAX_SIZE)
-        page: int | None = _int_param(raw, "page", 1, 1, None)
+        size = int_param(raw, "size", DEFAULT_SIZE, 1, MAX_SIZE)
+        page: int | None = int_param(raw, "page", 1, 1, None)
         if "cursor" in raw:
             if "page" in raw:
                 raise bad_parameter("cursor", "cannot be combined with page")
@@ -235,7 +235,7 @@ class ListParser:
         return paths
 
 
-def _int_param(raw: Mapping[str, str], name: str, default: int, low: int, high: int | None) -> int:
+def int_param(raw: Mapping[str, str], name: str, default: int, low: int, high: int | None) -> int:
     if name not in raw:
         return default
     try:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from marshmallow import Schema, ValidationError, fields
 
@@ -32,7 +33,9 @@ class Resource:
     ``filters`` maps each filterable document path to the operators allowed on it besides
     equality; ``sorts`` lists the paths ``order_by`` accepts; ``default_order`` is used when a
     request has none; ``search_fields`` maps the paths full-text search covers to their weights;
-    ``requirements`` maps ``create``/``update``/``delete`` to what a caller needs.
+    ``requirements`` maps ``create``/``update``/``delete`` to what a caller needs;
+    ``present``, when given, turns a stored document into what reads return (it may add
+    ``_links``, which writes ignore).
     """
 
     name: str
@@ -46,10 +49,14 @@ class Resource:
     prefix: str = "/api/v1"
     title: str = ""
     description: str = ""
+    present: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     @property
     def path(self) -> str:
         return f"{self.prefix}/{self.name}"
+
+    def presented(self, document: dict[str, Any]) -> dict[str, Any]:
+        return self.present(document) if self.present else document
 
     @property
     def index_paths(self) -> list[str]:

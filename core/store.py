@@ -48,6 +48,17 @@ class Stored:
     etag: str
 
 
+@dataclass(frozen=True)
+class Write:
+    """One write of :meth:`DocumentStore.bulk_write`: an insert when ``if_etag`` is None,
+    else a replace that applies only while the stored ETag is still ``if_etag``."""
+
+    id: Any
+    document: dict[str, Any]
+    etag: str
+    if_etag: str | None = None
+
+
 @runtime_checkable
 class DocumentStore(Protocol):
     """What the core needs from a store.  Every method may raise
@@ -96,3 +107,8 @@ class DocumentStore(Protocol):
 
     async def delete(self, collection: str, id: Any, *, if_etag: str | None = None) -> None:
         """Remove a document; NotFound and PreconditionFailed as for :meth:`replace`."""
+
+    async def bulk_write(self, collection: str, writes: Sequence[Write]) -> list[bool]:
+        """Apply many writes in one round trip (one transaction where the store has them).
+        Returns, per write, whether it applied: False for an insert whose id exists or a
+        replace whose document changed or vanished meanwhile (the caller re-reads, retries)."""

@@ -21,7 +21,7 @@ from restplug.http import (
     strong_match,
     weak_match,
 )
-from restplug.query import ListRequest, pages, run_list
+from restplug.query import pages, run_list
 from restplug.routes import Route
 from restplug.store import Stored
 
@@ -34,6 +34,56 @@ def entry(body: Any, **headers: str) -> dict[str, str]:
     """A response as the cache keeps it: the JSON text, its ETag and other headers."""
     text = dumps(body)
     return {"body": text.decode(), "ETag": etag_of_bytes(text), **headers}
+
+
+async def cached_response(
+    restplug: Restplug,
+    request: web.Request,
+    resource: str,
+    kind: str,
+    id: Any,
+    variant: Any,
+    produce: Callable[[], Awaitable[dict[str, str]]],
+) -> web.Response:
+    """A read through the cache, keyed by everything the response depends on: the
+    parameters (``variant``) and, behind a token, the caller (never shared between
+    identities).  ``produce`` makes the :func:`entry` on a miss; ``id`` None keys it on the
+    resource's generation (lists), else on the document's."""
+    identity = await restplug.identity(request)
+    viewer = identity.subject if identity else None
+    bypass = restplug.settings.cache_client_bypass and "no-cache" in request.headers.get(
+        "Cache-Control", ""
+    )
+    cached, hit = await restplug.cache.cached(
+        kind, resource, id, (variant, viewer), produce, bypass=bypass
+    )
+    headers = {k: v for k, v in cached.items() if k != "body" and v}
+    headers["X-Cache"] = "HIT" if hit else "MISS"
+    # Clients revalidate every time (a 304 is cheap), so none keeps data older than a write.
+    headers["Cache-Control"] = (
+        "private, no-store" if identity else "public, max-age=0, must-revalidate"
+    )
+    inm = request.headers.get("If-None-Match")
+    if inm and weak_match(inm, cached["ETag"]):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=cached["body"].encode(), content_type=JSON, headers=headers)
+
+
+def page_links(
+    path: str, params: dict[str, str], page: int | None, more: bool, cursor: str | None = None
+) -> str:
+    """The ``Link`` header of a page: ``rel="next"`` when there is ``more`` (the next page
+    number in page mode, else the ``cursor``), ``rel="prev"`` after the first page."""
+    links = []
+    if more and page is not None:
+        links.append(({**params, "page": str(page + 1)}, "next"))
+    elif more:
+        links.append(({**params, "cursor": str(cursor)}, "next"))
+    if page and page > 1:
+        links.append(({**params, "page": str(page - 1)}, "prev"))
+    return ", ".join(
+        f'<{path}?{urlencode(sorted(query.items()))}>; rel="{rel}"' for query, rel in links
+    )
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -106,31 +156,28 @@ class ResourceViews:
                 self.store, self.resource.name, parsed, query, self.restplug.query_timeout
             )
             body = {
-                "items": [project(s.document, parsed.fields) for s in result.items],
+                "items": [
+                    project(self.resource.presented(s.document), parsed.fields)
+                    for s in result.items
+                ],
                 "total": result.total,
                 "page": parsed.page,
                 "size": parsed.size,
                 "pages": pages(result.total, parsed.size),
                 "next_cursor": result.next_cursor,
             }
-            return entry(body, Link=self._links(request, parsed, result.next_cursor))
+            return entry(
+                body,
+                Link=page_links(
+                    request.path,
+                    dict(parsed.params),
+                    parsed.page,
+                    result.next_cursor is not None,
+                    result.next_cursor,
+                ),
+            )
 
         return await self._cached(request, "list", None, parsed.params, produce)
-
-    def _links(self, request: web.Request, parsed: ListRequest, next_cursor: str | None) -> str:
-        base = dict(parsed.params)
-        links = []
-        if next_cursor:
-            if parsed.page is not None:
-                links.append(({**base, "page": str(parsed.page + 1)}, "next"))
-            else:
-                links.append(({**base, "cursor": next_cursor}, "next"))
-        if parsed.page and parsed.page > 1:
-            links.append(({**base, "page": str(parsed.page - 1)}, "prev"))
-        return ", ".join(
-            f'<{request.path}?{urlencode(sorted(params.items()))}>; rel="{rel}"'
-            for params, rel in links
-        )
 
     async def detail(self, request: web.Request) -> web.Response:
         id = self._id(request)
@@ -143,7 +190,9 @@ class ResourceViews:
 
         async def produce() -> dict[str, str]:
             stored = await self._get(request, id)
-            return entry(project(stored.document, fields))
+            body = project(self.resource.presented(stored.document), fields)
+            # The whole document's ETag is the stored one, so If-Match works with it.
+            return entry(body) if fields else entry(body, ETag=stored.etag)
 
         return await self._cached(request, "item", id, fields, produce)
 
@@ -155,26 +204,9 @@ class ResourceViews:
         variant: Any,
         produce: Callable[[], Awaitable[dict[str, str]]],
     ) -> web.Response:
-        """A read through the cache, keyed by everything the response depends on: the
-        parameters and, behind a token, the caller (never shared between identities)."""
-        identity = await self.restplug.identity(request)
-        viewer = identity.subject if identity else None
-        bypass = self.restplug.settings.cache_client_bypass and "no-cache" in request.headers.get(
-            "Cache-Control", ""
+        return await cached_response(
+            self.restplug, request, self.resource.name, kind, id, variant, produce
         )
-        cached, hit = await self.restplug.cache.cached(
-            kind, self.resource.name, id, (variant, viewer), produce, bypass=bypass
-        )
-        headers = {k: v for k, v in cached.items() if k != "body" and v}
-        headers["X-Cache"] = "HIT" if hit else "MISS"
-        # Clients revalidate every time (304 is cheap) so none keeps data older than a write.
-        headers["Cache-Control"] = (
-            "private, no-store" if identity else "public, max-age=0, must-revalidate"
-        )
-        inm = request.headers.get("If-None-Match")
-        if inm and weak_match(inm, cached["ETag"]):
-            return web.Response(status=304, headers=headers)
-        return web.Response(body=cached["body"].encode(), content_type=JSON, headers=headers)
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -190,7 +222,11 @@ class ResourceViews:
             ) from None
         await self.restplug.document_changed(self.resource, id, document)
         location = f"{self.resource.path}/{id}"
-        return json_response(document, status=201, headers={"Location": location, "ETag": etag})
+        return json_response(
+            self.resource.presented(document),
+            status=201,
+            headers={"Location": location, "ETag": etag},
+        )
 
     async def replace(self, request: web.Request) -> web.Response:
         id = self._id(request)
@@ -237,7 +273,7 @@ class ResourceViews:
         except PreconditionFailed:
             raise self._stale() from None
         await self.restplug.document_changed(self.resource, id, document)
-        return json_response(document, headers={"ETag": etag})
+        return json_response(self.resource.presented(document), headers={"ETag": etag})
 
     async def _precondition(
         self, request: web.Request, id: Any, current: Stored | None = None
@@ -256,6 +292,7 @@ class ResourceViews:
             raise Problem(
                 422, "the body must be a JSON object", errors={"_schema": ["not an object"]}
             )
+        body.pop("_links", None)  # what reads add: a client may send a read back
         try:
             document = self.schema.dump(self.schema.load(body))
         except ValidationError as exc:

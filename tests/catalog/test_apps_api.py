@@ -46,6 +46,13 @@ APP = {
 }
 
 
+def presented(document: dict) -> dict:
+    """What reads return: the latest price per country and links to the histories."""
+    prices = {c: {**p, "price_story": p["price_story"][:1]} for c, p in document["prices"].items()}
+    links = {c: f"/api/v1/apps/{document['id']}/prices/{c}" for c in prices}
+    return {**document, "prices": prices, "_links": {"price_history": links}}
+
+
 def app(id: int = 10, **changes: object) -> dict:
     document = copy.deepcopy(APP)
     document.update(id=id, **changes)
@@ -70,7 +77,7 @@ async def test_create_then_read(client):
     assert response.status == 201
     assert response.headers["Location"] == "/api/v1/apps/10"
     created = await response.json()
-    assert created == app()
+    assert created == presented(app())
 
     response = await client.get("/api/v1/apps/10")
     assert response.status == 200
@@ -164,7 +171,7 @@ async def test_merge_patch(client):
     assert body["name"] == "Patched"
     assert body["platforms"] == {"windows": True, "mac": False, "linux": True}
     assert body["short_description"] == ""  # removed, so the default applies again
-    assert body["prices"] == APP["prices"]
+    assert body["prices"] == presented(APP)["prices"]
 
 
 async def test_patch_that_breaks_validation_is_422_and_changes_nothing(client):
@@ -253,3 +260,15 @@ async def test_errors_never_leak_internals(client, monkeypatch):
     body = await problem(response, 500)
     assert "SELECT" not in await response.text() and "Traceback" not in await response.text()
     assert body["detail"]
+
+
+async def test_a_read_can_be_sent_back(client):
+    await client.post("/api/v1/apps", json=app())
+    read = await client.get("/api/v1/apps/10")
+    body = await read.json()
+    body["name"] = "Edited"
+    response = await client.put(
+        "/api/v1/apps/10", json=body, headers={"If-Match": read.headers["ETag"]}
+    )
+    assert response.status == 200, await response.text()
+    assert (await response.json())["_links"] == body["_links"]

@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from itertools import pairwise
 
 import pytest
+
 from restplug_catalog.demo import (
     APP_TYPES,
     CATEGORIES,

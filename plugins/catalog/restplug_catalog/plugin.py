@@ -9,7 +9,10 @@ from restplug.app import Restplug
 from restplug.cli import with_restplug
 from restplug.permissions import Scope
 from restplug.resources import ALL_OPERATORS, EQUALITY_OPERATORS, Resource
+from restplug.routes import Route
 from restplug_catalog.demo import generate_apps
+from restplug_catalog.history import HISTORY_OPERATION, history_handler, latest_prices
+from restplug_catalog.package import PACKAGE_OPERATION, package_handler
 from restplug_catalog.schemas import AppSchema
 
 LIST = ("in", "not_in")
@@ -37,6 +40,7 @@ APPS = Resource(
     sorts=("total_recommendations", "name", "release_date", "id"),
     default_order=("-total_recommendations",),
     search_fields={"name": 4.0, "short_description": 1.0, "developers": 2.0, "publishers": 1.5},
+    present=latest_prices("/api/v1/apps"),
     requirements={
         "create": Scope("backend/create"),
         "update": Scope("backend/update"),
@@ -48,6 +52,30 @@ APPS = Resource(
 @hookimpl
 def register_resources() -> list[Resource]:
     return [APPS]
+
+
+@hookimpl
+def register_routes(restplug: Restplug) -> list[Route]:
+    return [
+        Route(
+            "POST",
+            "/api/v1/package",
+            package_handler(restplug, APPS),
+            "write",
+            Scope("backend/package"),
+            "package",
+            PACKAGE_OPERATION,
+        ),
+        Route(
+            "GET",
+            f"{APPS.path}/{{id}}/prices/{{country}}",
+            history_handler(restplug, APPS),
+            "read",
+            None,
+            APPS.name,
+            HISTORY_OPERATION,
+        ),
+    ]
 
 
 @hookimpl

@@ -1,0 +1,97 @@
+"""Price history of one country, paginated on its own: ``GET /api/v1/apps/{id}/prices/{C}``.
+
+The app itself carries only the latest entry per country, with a link here for the rest.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from restplug.app import Restplug
+from restplug.errors import Problem
+from restplug.query import DEFAULT_SIZE, MAX_SIZE, bad_parameter, int_param, pages
+from restplug.resources import Resource
+from restplug.routes import Handler
+from restplug.views import cached_response, entry, page_links
+
+
+def latest_prices(path: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The ``present`` of the apps at ``path``: the latest price entry per country, and links
+    to the histories."""
+
+    def present(document: dict[str, Any]) -> dict[str, Any]:
+        prices = {
+            country: {**value, "price_story": value["price_story"][:1]}
+            for country, value in document.get("prices", {}).items()
+        }
+        links = {c: f"{path}/{document['id']}/prices/{c}" for c in prices}
+        return {**document, "prices": prices, "_links": {"price_history": links}}
+
+    return present
+
+
+def history_handler(restplug: Restplug, resource: Resource) -> Handler:
+    async def history(request: web.Request) -> web.Response:
+        raw_id, country = request.match_info["id"], request.match_info["country"].upper()
+        try:
+            id = resource.id_from(raw_id)
+        except ValueError:
+            raise Problem(404, f"no {resource.name} with id {raw_id!r}") from None
+        if not re.fullmatch(r"[A-Z]{2}", country):
+            raise Problem(404, f"{country!r} is not an ISO 3166 alpha-2 country code")
+        unknown = sorted(set(request.query) - {"page", "size"})
+        if unknown:
+            raise bad_parameter(unknown[0], "unknown parameter", ["page", "size"])
+        query = {name: request.query[name] for name in request.query}
+        page = int_param(query, "page", 1, 1, None)
+        size = int_param(query, "size", DEFAULT_SIZE, 1, MAX_SIZE)
+
+        async def produce() -> dict[str, str]:
+            stored = await restplug.store.get(resource.name, id)
+            if stored is None:
+                raise Problem(404, f"no {resource.name} with id {id}")
+            prices = stored.document.get("prices", {}).get(country)
+            if prices is None:
+                raise Problem(404, f"{resource.name} {id} has no prices in {country}")
+            story = prices["price_story"]
+            items = story[(page - 1) * size : page * size]
+            total = len(story)
+            body = {
+                "items": items,
+                "total": total,
+                "page": page,
+                "size": size,
+                "pages": pages(total, size),
+                "next_cursor": None,
+                "currency": prices["currency"],
+                "is_available": prices["is_available"],
+            }
+            more = page * size < total
+            return entry(body, Link=page_links(request.path, {"size": str(size)}, page, more))
+
+        return await cached_response(
+            restplug, request, resource.name, "history", id, (country, page, size), produce
+        )
+
+    return history
+
+
+HISTORY_OPERATION = {
+    "summary": "Price history of an app in one country, newest first",
+    "tags": ["apps"],
+    "parameters": [
+        {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
+        {"name": "country", "in": "path", "required": True, "schema": {"type": "string"}},
+        {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+        {
+            "name": "size",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+        },
+    ],
+    "responses": {"200": {"description": "a page of price entries"}},
+}

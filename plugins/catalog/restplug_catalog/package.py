@@ -1,0 +1,208 @@
+"""Package ingest: scraper workers send the current state of many apps in one request.
+
+Each app is upserted; a country's price history gets a new entry only when its price, discount
+or availability changed, so sending the same package twice changes nothing.  Writes go to the
+store in one bulk call per round, each a compare-and-set on the ETag read: two packages touching
+one app at once cannot lose each other's price entries, the loser of a race re-reads and merges
+again.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from marshmallow import Schema, ValidationError, fields, validate
+
+from restplug.app import Restplug
+from restplug.errors import Problem
+from restplug.http import etag_of, json_response, read_json
+from restplug.resources import Resource
+from restplug.routes import Handler
+from restplug.store import FindQuery, Write
+from restplug_catalog.schemas import COUNTRY, CURRENCY, AppSchema
+
+#: The most apps one package may carry (the body limit applies too).
+MAX_APPS = 5000
+#: Rounds of re-read and merge for apps that another writer changed meanwhile.
+MAX_ROUNDS = 8
+REQUIRED = ("id", "name", "type")
+
+
+class CurrentPriceSchema(Schema):
+    currency = fields.String(required=True, validate=CURRENCY)
+    price = fields.Float(required=True, validate=validate.Range(min=0))
+    initial_price = fields.Float(required=True, validate=validate.Range(min=0))
+    discount = fields.Integer(required=True, validate=validate.Range(min=0, max=100))
+    is_available = fields.Boolean(required=True)
+
+
+class PackageAppSchema(AppSchema):
+    """An app as a worker scraped it: the catalogue fields it knows, one price per country."""
+
+    prices = fields.Dict(
+        keys=fields.String(validate=COUNTRY), values=fields.Nested(CurrentPriceSchema)
+    )
+
+
+class PackageSchema(Schema):
+    apps = fields.List(fields.Raw(), required=True, validate=validate.Length(min=1, max=MAX_APPS))
+
+
+def merge(current: dict[str, Any] | None, scraped: dict[str, Any], now: str) -> dict[str, Any]:
+    """The app after this scrape: scraped fields over the current ones, and a price entry per
+    country whose price, discount or availability changed."""
+    merged = {**(current or {}), **{k: v for k, v in scraped.items() if k != "prices"}}
+    prices = {country: dict(value) for country, value in (current or {}).get("prices", {}).items()}
+    for country, quote in scraped.get("prices", {}).items():
+        known = prices.get(country, {"price_story": []})
+        story = known["price_story"]
+        latest = story[0] if story else None
+        entry = {
+            "price": quote["price"],
+            "initial_price": quote["initial_price"],
+            "discount": quote["discount"],
+            "timestamp": now,
+        }
+        changed = (
+            latest is None
+            or (latest["price"], latest["discount"]) != (quote["price"], quote["discount"])
+            or known.get("is_available") != quote["is_available"]
+        )
+        prices[country] = {
+            "currency": quote["currency"],
+            "is_available": quote["is_available"],
+            "price_story": [entry, *story] if changed else story,
+        }
+    merged["prices"] = prices
+    return merged
+
+
+class Ingest:
+    """One package: validation, then rounds of read, merge and compare-and-set bulk write."""
+
+    def __init__(self, restplug: Restplug, resource: Resource) -> None:
+        self.restplug = restplug
+        self.resource = resource
+        self.schema = AppSchema()
+        self.created = self.updated = self.unchanged = 0
+        self.rejected: list[dict[str, Any]] = []
+
+    def validate(self, apps: list[Any]) -> dict[int, list[tuple[int, dict[str, Any]]]]:
+        """The valid apps grouped by id (in package order), the others rejected."""
+        scraped = PackageAppSchema()
+        optional = tuple(name for name in scraped.fields if name not in REQUIRED)
+        by_id: dict[int, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
+        for index, raw in enumerate(apps):
+            try:
+                # Fields a worker leaves out keep their stored value: no defaults here.
+                app = scraped.dump(scraped.load(raw, partial=optional))
+            except ValidationError as exc:
+                app_id = raw.get("id") if isinstance(raw, dict) else None
+                self.rejected.append({"index": index, "id": app_id, "errors": exc.messages})
+                continue
+            by_id[app["id"]].append((index, app))
+        return by_id
+
+    def apply(self, current: dict[str, Any] | None, scrapes: list[tuple[int, dict]], now: str):
+        """The new document after every scrape of one app, or the index and errors of the
+        scrape that made it invalid (a new app without a name, say)."""
+        document = current
+        for index, app in scrapes:
+            try:
+                document = self.schema.dump(self.schema.load(merge(document, app, now)))
+            except ValidationError as exc:
+                return None, {"index": index, "id": app["id"], "errors": exc.messages}
+        return document, None
+
+    async def run(self, apps: list[Any]) -> dict[str, Any]:
+        store, name = self.restplug.store, self.resource.name
+        pending = self.validate(apps)
+        now = datetime.now(UTC).isoformat()
+        written: list[Write] = []
+        for _ in range(MAX_ROUNDS):
+            if not pending:
+                break
+            found = await store.find(name, FindQuery({"_id": {"$in": list(pending)}}))
+            stored = {s.id: s for s in found}
+            writes = []
+            for app_id, scrapes in pending.items():
+                current = stored.get(app_id)
+                document, problem = self.apply(current and current.document, scrapes, now)
+                if problem:
+                    self.rejected.append(problem)
+                    continue
+                etag = etag_of(document)
+                if current is not None and current.etag == etag:
+                    self.unchanged += 1
+                    continue
+                writes.append(Write(app_id, document, etag, current and current.etag))
+            results = await store.bulk_write(name, writes)
+            retry = set()
+            for write, applied in zip(writes, results, strict=True):
+                if not applied:
+                    retry.add(write.id)
+                    continue
+                written.append(write)
+                if write.if_etag is None:
+                    self.created += 1
+                else:
+                    self.updated += 1
+            pending = {app_id: pending[app_id] for app_id in retry}
+        for app_id, scrapes in pending.items():
+            self.rejected.append(
+                {
+                    "index": scrapes[0][0],
+                    "id": app_id,
+                    "errors": {"_schema": ["changed by other writers too often; send it again"]},
+                }
+            )
+        for write in written:
+            await self.restplug.document_changed(self.resource, write.id, write.document)
+        self.rejected.sort(key=lambda item: item["index"])
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+        }
+
+
+def package_handler(restplug: Restplug, resource: Resource) -> Handler:
+    async def package(request: web.Request) -> web.Response:
+        body = await read_json(request)
+        try:
+            apps = PackageSchema().load(body if isinstance(body, dict) else {"apps": None})["apps"]
+        except ValidationError as exc:
+            raise Problem(422, "the package is not valid", errors=exc.messages) from None
+        return json_response(await Ingest(restplug, resource).run(apps))
+
+    return package
+
+
+SCRAPED_APP = {
+    "type": "object",
+    "description": "an app's catalogue fields, and prices as "
+    "{COUNTRY: {currency, price, initial_price, discount, is_available}}",
+}
+PACKAGE_OPERATION = {
+    "summary": "Upsert a batch of scraped apps with their current prices",
+    "tags": ["package"],
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["apps"],
+                    "properties": {
+                        "apps": {"type": "array", "maxItems": MAX_APPS, "items": SCRAPED_APP}
+                    },
+                }
+            }
+        },
+    },
+    "responses": {"200": {"description": "counts: created, updated, unchanged, rejected"}},
+}
