@@ -9,6 +9,10 @@ again.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import random
+import time
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
@@ -26,8 +30,6 @@ from restplug_catalog.schemas import COUNTRY, CURRENCY, AppSchema
 
 #: The most apps one package may carry (the body limit applies too).
 MAX_APPS = 5000
-#: Rounds of re-read and merge for apps that another writer changed meanwhile.
-MAX_ROUNDS = 8
 REQUIRED = ("id", "name", "type")
 
 
@@ -106,34 +108,39 @@ class Ingest:
             by_id[app["id"]].append((index, app))
         return by_id
 
-    def apply(self, current: dict[str, Any] | None, scrapes: list[tuple[int, dict]], now: str):
-        """The new document after every scrape of one app, or the index and errors of the
-        scrape that made it invalid (a new app without a name, say)."""
+    def apply(
+        self, current: dict[str, Any] | None, scrapes: list[tuple[int, dict[str, Any]]], now: str
+    ) -> dict[str, Any]:
+        """The new document after every scrape of one app.  Both parts are valid already (the
+        stored document, the scraped fields), so only a new app needs the schema: for its
+        defaults.  Validating the whole price history again would cost most of the ingest."""
         document = current
-        for index, app in scrapes:
-            try:
-                document = self.schema.dump(self.schema.load(merge(document, app, now)))
-            except ValidationError as exc:
-                return None, {"index": index, "id": app["id"], "errors": exc.messages}
-        return document, None
+        for _, app in scrapes:
+            if document is None:
+                fields_only = {k: v for k, v in app.items() if k != "prices"}
+                document = self.schema.dump(self.schema.load(fields_only))
+            document = merge(document, app, now)
+        return document
 
     async def run(self, apps: list[Any]) -> dict[str, Any]:
         store, name = self.restplug.store, self.resource.name
         pending = self.validate(apps)
         now = datetime.now(UTC).isoformat()
         written: list[Write] = []
-        for _ in range(MAX_ROUNDS):
-            if not pending:
+        # Apps another writer changed meanwhile are re-read and merged again, after a short
+        # random pause so that racing packages stop colliding, until the query time bound.
+        deadline = time.monotonic() + self.restplug.query_timeout
+        for round in itertools.count():
+            if not pending or time.monotonic() > deadline:
                 break
+            if round:
+                await asyncio.sleep(random.uniform(0, 0.002 * min(round, 10)))
             found = await store.find(name, FindQuery({"_id": {"$in": list(pending)}}))
             stored = {s.id: s for s in found}
             writes = []
             for app_id, scrapes in pending.items():
                 current = stored.get(app_id)
-                document, problem = self.apply(current and current.document, scrapes, now)
-                if problem:
-                    self.rejected.append(problem)
-                    continue
+                document = self.apply(current and current.document, scrapes, now)
                 etag = etag_of(document)
                 if current is not None and current.etag == etag:
                     self.unchanged += 1

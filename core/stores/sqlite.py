@@ -1,0 +1,625 @@
+"""The builtin document store: one SQLite file, one table per collection (plugin ``sqlite_store``).
+
+``RESTPLUG_STORE_URL=sqlite:///var/restplug.db`` (relative to the working directory) or
+``sqlite:////abs/path.db``.  Each collection is a table ``(_id, doc, etag)``: ``_id`` keeps the
+id's own type (an integer and a string never collide), ``doc`` is the JSON text.  Filters and
+sorts are compiled by :mod:`restplug.stores.sqlfilter`.
+
+sqlite3 blocks, so no call runs on the event loop: writes go through one writer connection on
+its own single thread (SQLite allows one writer at a time anyway, and a single thread keeps
+writes in order without lock waits), reads through a small pool of reader connections on other
+threads.  The database is in WAL mode, so readers read a consistent snapshot while the writer
+writes.  Every statement is bounded by ``timeout_ms``: a progress handler aborts it past its
+deadline and the caller gets :class:`~restplug.errors.QueryTimeout`.
+
+Besides the collections, a table ``_restplug_arrays`` records every path at which some document
+of a collection has held an array (never forgotten, so it can only over-report).  A find reads
+it in the same snapshot as the documents and compiles paths that never held an array to the
+plain, indexable SQL; see the sqlfilter module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import math
+import os
+import queue
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
+
+import orjson
+
+from restplug import hookimpl
+from restplug.backends import Backend
+from restplug.errors import (
+    BackendUnavailable,
+    ConfigError,
+    Conflict,
+    NotFound,
+    PreconditionFailed,
+    QueryTimeout,
+)
+from restplug.store import Filter, FindQuery, Stored, Write
+from restplug.stores.sqlfilter import array_paths_of, compile_filter, compile_sort, sort_key_sql
+
+if TYPE_CHECKING:
+    from restplug.config import Settings
+
+T = TypeVar("T")
+
+_COLLECTION = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
+_ARRAYS_TABLE = "_restplug_arrays"
+# The progress handler runs every this many VM instructions: often enough to stop a query
+# within a fraction of a millisecond of its deadline, rarely enough to cost nothing measurable.
+_PROGRESS_STEPS = 2000
+# Planner statistics: checked every this many writes to a collection, kept for tables of at
+# least this many documents.
+_STATISTICS_CHECK_EVERY = 1000
+_STATISTICS_MIN_ROWS = 1000
+# Primary result codes meaning the database cannot be used right now (rather than a bug).
+_UNAVAILABLE = {
+    sqlite3.SQLITE_CANTOPEN,
+    sqlite3.SQLITE_CORRUPT,
+    sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_NOMEM,
+    sqlite3.SQLITE_NOTADB,
+    sqlite3.SQLITE_PERM,
+    sqlite3.SQLITE_PROTOCOL,
+    sqlite3.SQLITE_READONLY,
+}
+
+
+@hookimpl
+def register_backends() -> list[Backend]:
+    """This module is the builtin plugin ``sqlite_store``: it answers ``sqlite://`` URLs."""
+    return [
+        Backend(
+            kind="store",
+            schemes=("sqlite",),
+            factory=_from_settings,
+        )
+    ]
+
+
+def _from_settings(url: str, settings: Settings) -> SQLiteStore:
+    return SQLiteStore(url, timeout_ms=settings.query_timeout_ms)
+
+
+def _path_from_url(url: str) -> str:
+    """The file path of a ``sqlite:///relative`` or ``sqlite:////absolute`` URL."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "sqlite" or parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(
+            f"{url!r} is not a SQLite URL: use sqlite:///relative/path.db or "
+            "sqlite:////absolute/path.db"
+        )
+    path = parts.path[1:]
+    if not path or path.endswith("/"):
+        raise ConfigError(f"{url!r} names no database file")
+    return path
+
+
+class SQLiteStore:
+    """A :class:`restplug.store.DocumentStore` in one SQLite file.
+
+    ``timeout_ms`` bounds every statement (and the wait for another process's write lock);
+    ``readers`` is how many reads may run at once.
+    """
+
+    def __init__(self, url: str, *, timeout_ms: int = 5000, readers: int = 4) -> None:
+        if timeout_ms <= 0 or readers <= 0:
+            raise ConfigError("timeout_ms and readers must be positive")
+        self.path = _path_from_url(url)
+        self.timeout_ms = timeout_ms
+        self._readers = readers
+        self._writer: _Connection | None = None
+        self._write_thread: ThreadPoolExecutor | None = None
+        self._read_threads: ThreadPoolExecutor | None = None
+        self._reader_pool: queue.SimpleQueue[_Connection] = queue.SimpleQueue()
+        self._all_readers: list[_Connection] = []
+        # Used by the writer thread only: tables known to exist, array paths known recorded,
+        # writes since the planner statistics were last checked.
+        self._tables: set[str] = set()
+        self._arrays: dict[str, set[str]] = {}
+        self._writes: dict[str, int] = {}
+        self._statistics_due: set[str] = set()
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Create the file (and its folder) if needed, switch it to WAL, open the connections."""
+        if self._writer is not None:
+            return
+        self._tables.clear()
+        self._arrays.clear()
+        self._writes.clear()
+        self._statistics_due.clear()
+        self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="restplug-sqlite-write")
+        self._read_threads = ThreadPoolExecutor(
+            self._readers, thread_name_prefix="restplug-sqlite-read"
+        )
+        loop = asyncio.get_running_loop()
+        try:
+            self._writer = await loop.run_in_executor(self._write_thread, self._open_writer)
+            for _ in range(self._readers):
+                reader = await loop.run_in_executor(self._read_threads, self._connect, True)
+                self._all_readers.append(reader)
+                self._reader_pool.put(reader)
+        except (OSError, sqlite3.Error) as e:
+            await self.close()
+            raise BackendUnavailable(f"cannot open SQLite database {self.path!r}: {e}") from e
+
+    def _open_writer(self) -> _Connection:
+        folder = os.path.dirname(self.path)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        writer = self._connect(False)
+        db = writer.db
+        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise sqlite3.OperationalError(f"cannot switch to WAL mode (got {mode})")
+        db.execute(
+            f"CREATE TABLE IF NOT EXISTS {_ARRAYS_TABLE} (collection TEXT NOT NULL, "
+            "path TEXT NOT NULL, PRIMARY KEY (collection, path)) WITHOUT ROWID"
+        )
+        return writer
+
+    def _connect(self, readonly: bool) -> _Connection:
+        conn = _Connection(self.path, self.timeout_ms)
+        db = conn.db
+        db.execute(f"PRAGMA busy_timeout={int(self.timeout_ms)}")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA temp_store=MEMORY")
+        if readonly:
+            db.execute("PRAGMA query_only=ON")
+        return conn
+
+    async def close(self) -> None:
+        """Let running calls finish, close every connection."""
+        write_thread, read_threads = self._write_thread, self._read_threads
+        writer, readers = self._writer, list(self._all_readers)
+        self._writer = self._write_thread = self._read_threads = None
+        self._all_readers.clear()
+        self._reader_pool = queue.SimpleQueue()
+
+        def shut() -> None:
+            for executor in (write_thread, read_threads):
+                if executor is not None:
+                    executor.shutdown(wait=True)
+            for conn in [*readers, *([writer] if writer else [])]:
+                conn.db.close()
+
+        await asyncio.get_running_loop().run_in_executor(None, shut)
+
+    async def ping(self) -> None:
+        """Run a trivial query on a reader connection."""
+        await self._read(lambda db: db.execute("SELECT 1").fetchone())
+
+    # -- schema ---------------------------------------------------------------------------
+
+    async def prepare(self, collection: str, index_paths: Sequence[str]) -> None:
+        """Create the table and one index per path on ``(sort key, _id)``, the expressions the
+        compiler emits, so equality, ranges and sorts on the path use it; then refresh the
+        planner statistics if they are missing or stale (see :meth:`_refresh_statistics`)."""
+        table = _table(collection)
+        indexes = {f"{collection}.{p}": sort_key_sql(p) for p in index_paths if p != "_id"}
+
+        def run(db: sqlite3.Connection) -> bool:
+            with _transaction(db, "IMMEDIATE"):
+                self._create_table(db, collection)
+                existing = {
+                    row[0]
+                    for row in db.execute(
+                        "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ?",
+                        (collection,),
+                    )
+                }
+                created = False
+                for name, key in indexes.items():
+                    if name not in existing:
+                        db.execute(f'CREATE INDEX "{name}" ON {table} ({key}, _id)')
+                        created = True
+            self._tables.add(collection)
+            return created
+
+        created = await self._write(run)
+        with contextlib.suppress(QueryTimeout):  # statistics help; starting matters more
+            await self._write(lambda db: self._refresh_statistics(db, collection, force=created))
+
+    def _refresh_statistics(
+        self, db: sqlite3.Connection, collection: str, force: bool = False
+    ) -> None:
+        """``ANALYZE`` the table when its statistics are missing, or off by half or double.
+
+        Without them SQLite guesses that an equality matches ten rows, and answers "status =
+        'open' ordered by date" by sorting a third of the table rather than walking the date
+        index; with them it picks well.  A full ANALYZE reads only the indexes (some 30 ms per
+        100,000 documents), so it is run outright, not sampled: a sample of a sorted index
+        misjudges every low-cardinality field.  Tables under ``_STATISTICS_MIN_ROWS`` documents
+        are not worth it.
+        """
+        table = _table(collection)
+        rows = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        if rows < _STATISTICS_MIN_ROWS:
+            return
+        stat = (
+            db.execute(
+                "SELECT stat FROM sqlite_stat1 WHERE tbl = ? LIMIT 1", (collection,)
+            ).fetchone()
+            if _has_stat1(db)
+            else None
+        )
+        known = int(stat[0].split()[0]) if stat else 0
+        if force or not known or not known / 2 <= rows <= known * 2:
+            db.execute(f"ANALYZE {table}")
+
+    def _create_table(self, db: sqlite3.Connection, collection: str) -> None:
+        # _id has no declared type: no affinity, so 1 and "1" stay an integer and a string.
+        if collection not in self._tables:
+            db.execute(
+                f"CREATE TABLE IF NOT EXISTS {_table(collection)} "
+                "(_id PRIMARY KEY NOT NULL, doc TEXT NOT NULL, etag TEXT NOT NULL)"
+            )
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def get(self, collection: str, id: Any) -> Stored | None:
+        """The document with this id, or None."""
+        table = _table(collection)
+        _check_id(id)
+
+        def run(db: sqlite3.Connection) -> Stored | None:
+            try:
+                row = db.execute(
+                    f"SELECT _id, doc, etag FROM {table} WHERE _id = ?", (id,)
+                ).fetchone()
+            except sqlite3.OperationalError as e:
+                if _no_such_table(e):
+                    return None
+                raise
+            return _stored(row) if row else None
+
+        return await self._read(run)
+
+    async def find(self, collection: str, query: FindQuery) -> list[Stored]:
+        """The matching documents in the query's order (ties broken by ``_id``), or, with a
+        ``rank``, the matching documents among those ids in the rank's order."""
+        _table(collection)
+        if query.skip < 0 or (query.limit is not None and query.limit < 0):
+            raise ValueError("skip and limit cannot be negative")
+
+        def run(db: sqlite3.Connection) -> list[Stored]:
+            sql, params = self._find_sql(db, collection, query)
+            return [_stored(row) for row in db.execute(sql, params)]
+
+        return await self._read(lambda db: self._snapshot(db, collection, run, []))
+
+    async def count(
+        self, collection: str, filter: Filter, rank: Sequence[Any] | None = None
+    ) -> int:
+        """How many documents match ``filter`` (and have an id in ``rank``, when given)."""
+        table = _table(collection)
+        ranked = None if rank is None else _rank_json(rank)
+
+        def run(db: sqlite3.Connection) -> int:
+            compiled = compile_filter(filter, array_paths=_array_paths(db, collection))
+            sql = f"SELECT count(*) FROM {table} WHERE {compiled.where}"
+            params = compiled.params
+            if ranked is not None:
+                sql += " AND _id IN (SELECT value FROM json_each(:_rank))"
+                params = {**params, "_rank": ranked}
+            return db.execute(sql, params).fetchone()[0]
+
+        return await self._read(lambda db: self._snapshot(db, collection, run, 0))
+
+    async def explain(self, collection: str, query: FindQuery) -> list[str]:
+        """SQLite's plan for ``find(collection, query)``, one line per step: the way to see
+        whether an index serves a listing (``SEARCH ... USING INDEX``) or the table is scanned.
+        """
+
+        _table(collection)
+
+        def run(db: sqlite3.Connection) -> list[str]:
+            sql, params = self._find_sql(db, collection, query)
+            return [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+
+        return await self._read(lambda db: self._snapshot(db, collection, run, []))
+
+    @staticmethod
+    def _find_sql(
+        db: sqlite3.Connection, collection: str, query: FindQuery
+    ) -> tuple[str, dict[str, Any]]:
+        compiled = compile_filter(query.filter, array_paths=_array_paths(db, collection))
+        limit = -1 if query.limit is None else query.limit
+        params = {**compiled.params, "_limit": limit, "_offset": query.skip}
+        if query.rank is not None:
+            # The ids as a JSON array: json_each gives each one (typed) and its position.
+            sql = (
+                f"SELECT _id, doc, etag FROM json_each(:_rank) AS _rank "
+                f"JOIN {_table(collection)} ON _id = _rank.value WHERE {compiled.where} "
+                "ORDER BY _rank.key LIMIT :_limit OFFSET :_offset"
+            )
+            return sql, {**params, "_rank": _rank_json(query.rank)}
+        order = compile_sort(
+            query.sort, constant=compiled.constant, missing_last=query.missing_last
+        )
+        sql = (
+            f"SELECT _id, doc, etag FROM {_table(collection)} WHERE {compiled.where} "
+            f"ORDER BY {order} LIMIT :_limit OFFSET :_offset"
+        )
+        return sql, params
+
+    @staticmethod
+    def _snapshot(
+        db: sqlite3.Connection, collection: str, run: Callable[[sqlite3.Connection], T], empty: T
+    ) -> T:
+        """``run`` inside one read transaction, so the array paths it compiles with and the
+        documents it reads are the same snapshot; ``empty`` for a collection never written."""
+        try:
+            with _transaction(db, "DEFERRED"):
+                return run(db)
+        except sqlite3.OperationalError as e:
+            if _no_such_table(e):
+                return empty
+            raise
+
+    # -- writes ---------------------------------------------------------------------------
+
+    async def insert(self, collection: str, id: Any, document: dict[str, Any], etag: str) -> None:
+        """Add a document; Conflict when the id exists."""
+        table = _table(collection)
+        _check_id(id)
+        text = _dumps(document)
+
+        def run(db: sqlite3.Connection) -> None:
+            with self._writing(db, collection, document):
+                try:
+                    db.execute(
+                        f"INSERT INTO {table} (_id, doc, etag) VALUES (?, ?, ?)", (id, text, etag)
+                    )
+                except sqlite3.IntegrityError as e:
+                    raise Conflict(f"{collection} {id!r} already exists") from e
+
+        await self._write(run)
+
+    async def replace(
+        self,
+        collection: str,
+        id: Any,
+        document: dict[str, Any],
+        etag: str,
+        *,
+        if_etag: str | None = None,
+    ) -> None:
+        """Overwrite a document.  The ETag comparison and the write are one UPDATE, so no other
+        write can slip in between; when it changes nothing, a lookup tells NotFound from
+        PreconditionFailed (still inside the write transaction)."""
+        table = _table(collection)
+        _check_id(id)
+        text = _dumps(document)
+
+        def run(db: sqlite3.Connection) -> None:
+            with self._writing(db, collection, document):
+                sql = f"UPDATE {table} SET doc = ?, etag = ? WHERE _id = ?"
+                params: tuple[Any, ...] = (text, etag, id)
+                if if_etag is not None:
+                    sql += " AND etag = ?"
+                    params += (if_etag,)
+                if db.execute(sql, params).rowcount == 0:
+                    _raise_missing_or_stale(db, table, collection, id)
+
+        await self._write(run)
+
+    async def delete(self, collection: str, id: Any, *, if_etag: str | None = None) -> None:
+        """Remove a document; NotFound and PreconditionFailed as for :meth:`replace`."""
+        table = _table(collection)
+        _check_id(id)
+
+        def run(db: sqlite3.Connection) -> None:
+            with self._writing(db, collection, None):
+                sql = f"DELETE FROM {table} WHERE _id = ?"
+                params: tuple[Any, ...] = (id,)
+                if if_etag is not None:
+                    sql += " AND etag = ?"
+                    params += (if_etag,)
+                if db.execute(sql, params).rowcount == 0:
+                    _raise_missing_or_stale(db, table, collection, id)
+
+        await self._write(run)
+
+    async def bulk_write(self, collection: str, writes: Sequence[Write]) -> list[bool]:
+        """Every write in one transaction: an insert when ``if_etag`` is None, else a
+        compare-and-set UPDATE; False for each that found its id taken or its ETag changed."""
+        table = _table(collection)
+        for write in writes:
+            _check_id(write.id)
+        rows = [(w.id, _dumps(w.document), w.etag, w.if_etag) for w in writes]
+
+        def run(db: sqlite3.Connection) -> list[bool]:
+            applied = []
+            with self._writing(db, collection, *(w.document for w in writes)):
+                for id, text, etag, if_etag in rows:
+                    if if_etag is None:
+                        sql = f"INSERT OR IGNORE INTO {table} (_id, doc, etag) VALUES (?, ?, ?)"
+                        cursor = db.execute(sql, (id, text, etag))
+                    else:
+                        sql = f"UPDATE {table} SET doc = ?, etag = ? WHERE _id = ? AND etag = ?"
+                        cursor = db.execute(sql, (text, etag, id, if_etag))
+                    applied.append(cursor.rowcount == 1)
+            return applied
+
+        return await self._write(run) if writes else []
+
+    @contextlib.contextmanager
+    def _writing(
+        self, db: sqlite3.Connection, collection: str, *documents: Mapping[str, Any] | None
+    ) -> Iterator[None]:
+        """A write transaction on ``collection`` that also records the documents' array paths.
+
+        The paths are committed with the document, so no reader can see the document without
+        them.  The in-memory copies are updated only after the commit: a rolled-back write must
+        not make later writes skip recording a path.  Every ``_STATISTICS_CHECK_EVERY`` writes
+        the planner statistics are checked, so a store started empty gets them as it grows.
+        """
+        known = self._arrays.get(collection)
+        with _transaction(db, "IMMEDIATE"):
+            self._create_table(db, collection)
+            if known is None:
+                known = set(_array_paths(db, collection))
+            new = set().union(*(array_paths_of(d) for d in documents if d is not None)) - known
+            db.executemany(
+                f"INSERT OR IGNORE INTO {_ARRAYS_TABLE} (collection, path) VALUES (?, ?)",
+                [(collection, p) for p in sorted(new)],
+            )
+            yield
+        self._tables.add(collection)
+        self._arrays[collection] = known | new
+        self._writes[collection] = self._writes.get(collection, 0) + 1
+        if self._writes[collection] >= _STATISTICS_CHECK_EVERY:
+            self._writes[collection] = 0
+            self._statistics_due.add(collection)
+
+    # -- threads --------------------------------------------------------------------------
+
+    async def _write(self, run: Callable[[sqlite3.Connection], T]) -> T:
+        writer, thread = self._writer, self._write_thread
+        if writer is None or thread is None:
+            raise BackendUnavailable("the SQLite store is not open")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(thread, writer.run, run)
+        finally:
+            # Queued behind later writes, not awaited: no caller waits for statistics, and
+            # a failure only leaves the old ones (the concurrent future keeps it silently).
+            while self._statistics_due:
+                collection = self._statistics_due.pop()
+                refresh = functools.partial(self._refresh_statistics, collection=collection)
+                with contextlib.suppress(RuntimeError):  # closed meanwhile: no statistics
+                    thread.submit(writer.run, refresh)
+
+    async def _read(self, run: Callable[[sqlite3.Connection], T]) -> T:
+        threads, pool = self._read_threads, self._reader_pool
+        if threads is None:
+            raise BackendUnavailable("the SQLite store is not open")
+
+        def borrow() -> T:
+            reader = pool.get()
+            try:
+                return reader.run(run)
+            finally:
+                pool.put(reader)
+
+        return await asyncio.get_running_loop().run_in_executor(threads, borrow)
+
+
+class _Connection:
+    """A sqlite3 connection whose statements stop at a deadline.
+
+    :meth:`run` sets the deadline around each call, (re)installs the progress handler that
+    enforces it (:func:`_transaction` removes it to roll back) and turns SQLite's errors into
+    the store's.  Autocommit mode: transactions are explicit.
+    """
+
+    def __init__(self, path: str, timeout_ms: int) -> None:
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.timeout = timeout_ms / 1000
+        self.deadline = math.inf
+
+    def _past_deadline(self) -> bool:
+        return time.monotonic() > self.deadline
+
+    def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        self.deadline = time.monotonic() + self.timeout
+        self.db.set_progress_handler(self._past_deadline, _PROGRESS_STEPS)
+        try:
+            return fn(self.db)
+        except sqlite3.Error as e:
+            raise _translate(e, self.timeout) from e
+        finally:
+            self.deadline = math.inf
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection, mode: str) -> Iterator[None]:
+    db.execute(f"BEGIN {mode}")
+    try:
+        yield
+    except BaseException:
+        if db.in_transaction:  # SQLite may already have rolled back (interrupt, I/O error)
+            db.set_progress_handler(None, 0)  # a rollback past the deadline must still run
+            db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _translate(error: sqlite3.Error, timeout: float) -> Exception:
+    code = (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF
+    if code == sqlite3.SQLITE_INTERRUPT:
+        return QueryTimeout(f"the query took longer than {timeout * 1000:.0f} ms")
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return QueryTimeout(f"the database stayed locked for {timeout * 1000:.0f} ms")
+    if code in _UNAVAILABLE or isinstance(error, sqlite3.ProgrammingError):
+        return BackendUnavailable(f"SQLite: {error}")
+    return error  # anything else is a bug, reported as is
+
+
+def _raise_missing_or_stale(db: sqlite3.Connection, table: str, collection: str, id: Any) -> None:
+    if db.execute(f"SELECT 1 FROM {table} WHERE _id = ?", (id,)).fetchone() is None:
+        raise NotFound(f"no {collection} {id!r}")
+    raise PreconditionFailed(f"{collection} {id!r} has changed")
+
+
+def _has_stat1(db: sqlite3.Connection) -> bool:
+    sql = "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'sqlite_stat1'"
+    return db.execute(sql).fetchone() is not None
+
+
+def _array_paths(db: sqlite3.Connection, collection: str) -> list[str]:
+    rows = db.execute(f"SELECT path FROM {_ARRAYS_TABLE} WHERE collection = ?", (collection,))
+    return [row[0] for row in rows]
+
+
+def _table(collection: str) -> str:
+    """The quoted table name; the name is checked, so quoting cannot be escaped."""
+    if not isinstance(collection, str) or not _COLLECTION.fullmatch(collection):
+        raise ValueError(f"invalid collection name {collection!r}")
+    if collection.lower().startswith("sqlite_"):
+        raise ValueError(f"collection name {collection!r} is reserved by SQLite")
+    return f'"{collection}"'
+
+
+def _check_id(id: Any) -> None:
+    if isinstance(id, bool) or not isinstance(id, int | str):
+        raise TypeError(f"an id is an int or a str, not {type(id).__name__}")
+    if isinstance(id, int) and not -(2**63) <= id < 2**63:
+        raise ValueError(f"id {id} is outside the 64-bit range")
+
+
+def _rank_json(rank: Sequence[Any]) -> str:
+    """The ranked ids as a JSON array, first occurrence of each kept."""
+    ids = list(dict.fromkeys(rank))
+    for id in ids:
+        _check_id(id)
+    return orjson.dumps(ids).decode()
+
+
+def _dumps(document: dict[str, Any]) -> str:
+    return orjson.dumps(document).decode()
+
+
+def _stored(row: tuple[Any, str, str]) -> Stored:
+    return Stored(id=row[0], document=orjson.loads(row[1]), etag=row[2])
+
+
+def _no_such_table(error: sqlite3.OperationalError) -> bool:
+    return str(error).startswith("no such table")
+
+
+__all__ = ["SQLiteStore", "register_backends"]
