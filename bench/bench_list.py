@@ -66,7 +66,7 @@ async def main(count: int, requests: int) -> None:
         "RESTPLUG_STORE_URL": f"sqlite:///{var}/bench-{count}.db",
         "RESTPLUG_SEARCH_URL": f"sqlite:///{var}/bench-{count}-search.db",
         # The benchmark measures the store path: every request misses the cache.
-        "RESTPLUG_DISABLE_PLUGINS": "memory_cache",
+        "RESTPLUG_CACHE_URL": "none://",
     }
     await load(count, environ)
     restplug = await Restplug.configure(environ)

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from restplug.auth import Identity
-from restplug.backends import Backend, Kind, choose
+from restplug.backends import Backend, Kind, choose, scheme_of
 from restplug.cache import CacheManager
 from restplug.config import CORE_SETTINGS, Setting, Settings, parse_settings, read_environment
 from restplug.errors import BackendUnavailable, ConfigError, Problem
@@ -112,8 +112,11 @@ class Restplug:
             "search": self.settings.search_url,
         }
         for kind, url in urls.items():
-            # A store is required; cache and search are features: none installed means off.
-            if kind != "store" and not any(b.kind == kind for b in backends):
+            # A store is required; cache and search are features, off with the URL none://
+            # or when no plugin of their kind is installed and enabled.
+            if kind != "store" and (
+                scheme_of(url) == "none" or not any(b.kind == kind for b in backends)
+            ):
                 continue
             self.backends[kind] = choose(kind, url, backends).factory(url, self.settings)
 

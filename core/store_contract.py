@@ -4,9 +4,10 @@ The core relies on each store answering the query subset of :mod:`restplug.store
 MongoDB does, whatever the backend.  This module encodes those semantics once, so every store
 is held to the same cases: CRUD with conflicts and ETag preconditions, each filter operator on
 scalars, arrays, nested paths and arrays of embedded documents, null versus missing, type
-bracketing, sort order across types with ties broken by ``_id``, skip/limit, count, ping and
-persistence.  restplug's own tests run it against the SQLite store and against a reference
-store built on mongomock, which shows that the expected answers are MongoDB's.
+bracketing, sort order across types with ties broken by ``_id``, skip/limit, ranked lists,
+count, bulk writes, ping and persistence.  restplug's own tests run it against the SQLite store
+and against a reference store built on mongomock, which shows that the expected answers are
+MongoDB's.
 
 Use it from a plugin's tests (pytest with pytest-asyncio in auto mode)::
 
@@ -35,7 +36,7 @@ from typing import Any, ClassVar
 import pytest
 
 from restplug.errors import Conflict, NotFound, PreconditionFailed
-from restplug.store import DocumentStore, FindQuery
+from restplug.store import DocumentStore, FindQuery, Write
 
 COLLECTION = "things"
 INDEXES = ("n", "s", "b", "o.x")
@@ -139,6 +140,7 @@ FILTER_CASES = [
     pytest.param({"nums": {"$nin": [1, 2]}}, [3, 4, 5, 6, 7, "a", "b"], id="array-nin"),
     pytest.param({"nums": {"$in": [9, 7]}}, [1, 7], id="array-in-numbers"),
     pytest.param({"nums.0": 1}, [1], id="array-index"),
+    pytest.param({"nums.1": None}, [4, 6, "a", "b"], id="array-index-past-end-is-not-null"),
     pytest.param({"nums.1": {"$gte": 5}}, [1, 2], id="array-index-compare"),
     pytest.param({"tags.0": "blue"}, [7], id="array-index-string"),
     pytest.param({"o.x": 1}, [1, "a"], id="nested"),
@@ -342,6 +344,31 @@ class StoreContract:
         await store.prepare(COLLECTION, [])
         with pytest.raises(NotFound):
             await store.delete(COLLECTION, 1, if_etag=if_etag)
+
+    async def test_bulk_write_applies_in_order_and_reports_each(self, store: Any) -> None:
+        await store.prepare(COLLECTION, [])
+        await store.insert(COLLECTION, 1, {"v": 1}, "e1")
+        await store.insert(COLLECTION, 2, {"v": 2}, "e2")
+        applied = await store.bulk_write(
+            COLLECTION,
+            [
+                Write(3, {"v": 3}, "e3"),  # a new id: inserted
+                Write(1, {"v": 9}, "x"),  # an insert of a taken id: not applied
+                Write(2, {"v": 22}, "e22", if_etag="e2"),  # the expected ETag: replaced
+                Write(1, {"v": 11}, "e11", if_etag="stale"),  # another ETag: not applied
+                Write(4, {"v": 4}, "e4", if_etag="e4"),  # a replace of nothing: not applied
+                Write(3, {"v": 33, "tags": ["t"]}, "e33", if_etag="e3"),  # sees the 1st write
+            ],
+        )
+        assert applied == [True, False, True, False, False, True]
+        stored = {s.id: (s.document, s.etag) for s in await store.find(COLLECTION, FindQuery())}
+        assert stored == {
+            1: ({"v": 1}, "e1"),
+            2: ({"v": 22}, "e22"),
+            3: ({"v": 33, "tags": ["t"]}, "e33"),
+        }
+        assert [s.id for s in await store.find(COLLECTION, FindQuery({"tags": "t"}))] == [3]
+        assert await store.bulk_write(COLLECTION, []) == []
 
     async def test_prepare_twice_keeps_documents(self, things: Any) -> None:
         await things.prepare(COLLECTION, INDEXES)

@@ -78,7 +78,9 @@ def test_cli_openapi(tmp_path):
 
 
 async def test_disabling_a_plugin_removes_what_it_adds(restplug_client):
-    client = await restplug_client(env={"RESTPLUG_DISABLE_PLUGINS": "catalog, memory_cache"})
+    client = await restplug_client(
+        env={"RESTPLUG_DISABLE_PLUGINS": "catalog, memory_cache", "RESTPLUG_CACHE_URL": "none://"}
+    )
     assert (await client.get("/api/v1/apps")).status == 404
     plugins = {p["name"]: p for p in await (await client.get("/-/plugins")).json()}
     assert plugins["catalog"]["enabled"] is False and plugins["catalog"]["hooks"] == []

@@ -1,0 +1,407 @@
+"""What the SQLite store does beyond the store contract: files and URLs, WAL, time bounds,
+threads, SQL safety, index use, the array-path records and MongoDB corners that mongomock
+cannot referee."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from restplug.errors import BackendUnavailable, ConfigError, Conflict, QueryTimeout
+from restplug.store import FindQuery
+from restplug.stores import sqlite as sqlite_module
+from restplug.stores.sqlfilter import UnsupportedQuery, compile_filter
+from restplug.stores.sqlite import SQLiteStore
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "store.db"
+
+
+@pytest.fixture
+async def store(db_path: Path) -> AsyncIterator[SQLiteStore]:
+    store = SQLiteStore(f"sqlite:///{db_path}")
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def ids(store: SQLiteStore, filter: dict[str, Any], collection: str = "t") -> list[Any]:
+    return [s.id for s in await store.find(collection, FindQuery(filter))]
+
+
+def fill(db_path: Path, collection: str, rows: int, modulo: int = 100) -> None:
+    """``rows`` documents ``{"a": i % modulo, "s": "0000000i"}`` written straight into the
+    table (the store has no bulk write; this is what a large collection looks like on disk)."""
+    with sqlite3.connect(db_path) as db:
+        db.execute(
+            f'INSERT INTO "{collection}" (_id, doc, etag) '
+            "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < ?) "
+            "SELECT i, json_object('a', i % ?, 's', printf('%08d', i)), 'e' FROM c",
+            (rows, modulo),
+        )
+
+
+# -- files, URLs, plugin -------------------------------------------------------------------
+
+
+async def test_relative_url_creates_parent_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = SQLiteStore("sqlite:///var/deep/restplug.db")
+    await store.open()
+    await store.insert("t", 1, {}, "e")
+    await store.close()
+    assert (tmp_path / "var" / "deep" / "restplug.db").is_file()
+
+
+def test_absolute_url(tmp_path: Path) -> None:
+    assert SQLiteStore(f"sqlite:///{tmp_path}/x.db").path == f"{tmp_path}/x.db"
+    assert SQLiteStore("sqlite:////abs/path.db").path == "/abs/path.db"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite://host/x.db", "sqlite:///", "sqlite:///dir/", "postgres:///x", "sqlite:///x?a=1"],
+)
+def test_bad_urls(url: str) -> None:
+    with pytest.raises(ConfigError):
+        SQLiteStore(url)
+
+
+async def test_unopenable_file_is_backend_unavailable(tmp_path: Path) -> None:
+    (tmp_path / "dir.db").mkdir()
+    with pytest.raises(BackendUnavailable):
+        await SQLiteStore(f"sqlite:///{tmp_path}/dir.db").open()
+
+
+async def test_calls_before_open_or_after_close_are_backend_unavailable(db_path: Path) -> None:
+    store = SQLiteStore(f"sqlite:///{db_path}")
+    with pytest.raises(BackendUnavailable):
+        await store.ping()
+    await store.open()
+    await store.close()
+    with pytest.raises(BackendUnavailable):
+        await store.insert("t", 1, {}, "e")
+
+
+def test_module_is_the_sqlite_store_plugin(db_path: Path) -> None:
+    (backend,) = sqlite_module.register_backends()
+    assert (backend.kind, backend.schemes) == ("store", ("sqlite",))
+    store = backend.factory(f"sqlite:///{db_path}", SimpleNamespace(query_timeout_ms=1234))
+    assert isinstance(store, SQLiteStore)
+    assert store.timeout_ms == 1234
+
+
+async def test_wal_mode(store: SQLiteStore, db_path: Path) -> None:
+    await store.insert("t", 1, {}, "e")
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert Path(f"{db_path}-wal").exists()
+
+
+async def test_ids_are_ints_or_strings(store: SQLiteStore) -> None:
+    with pytest.raises(TypeError):
+        await store.insert("t", True, {}, "e")
+    with pytest.raises(TypeError):
+        await store.get("t", 1.5)
+
+
+# -- time bound ----------------------------------------------------------------------------
+
+
+async def test_slow_query_raises_query_timeout_and_store_recovers(db_path: Path) -> None:
+    setup = SQLiteStore(f"sqlite:///{db_path}")
+    await setup.open()
+    await setup.prepare("big", [])
+    await setup.close()
+    fill(db_path, "big", 200_000)
+
+    store = SQLiteStore(f"sqlite:///{db_path}", timeout_ms=1, readers=1)
+    await store.open()
+    try:
+        with pytest.raises(QueryTimeout):
+            await store.count("big", {"a": {"$ne": 5}})
+        with pytest.raises(QueryTimeout):
+            await store.find("big", FindQuery({"s": {"$gt": ""}}, [("s", -1)]))
+        # The only reader was interrupted twice: it must be usable, not stuck in a transaction.
+        assert (await store.get("big", 7)).document == {"a": 7, "s": "00000007"}
+    finally:
+        await store.close()
+
+
+async def test_write_lock_held_elsewhere_times_out_while_reads_go_on(db_path: Path) -> None:
+    store = SQLiteStore(f"sqlite:///{db_path}", timeout_ms=200)
+    await store.open()
+    try:
+        await store.insert("t", 1, {"v": 1}, "e")
+        other = sqlite3.connect(db_path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("""INSERT INTO "t" VALUES (2, '{}', 'e')""")
+        try:
+            assert await ids(store, {}) == [1]  # WAL: readers do not wait for the writer
+            started = time.monotonic()
+            with pytest.raises(QueryTimeout):
+                await store.insert("t", 3, {}, "e")
+            assert time.monotonic() - started >= 0.15
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        await store.insert("t", 3, {}, "e")
+        assert await ids(store, {}) == [1, 3]
+    finally:
+        await store.close()
+
+
+# -- threads -------------------------------------------------------------------------------
+
+
+async def test_reads_run_concurrently_with_writes_on_consistent_snapshots(
+    store: SQLiteStore,
+) -> None:
+    """Writes commit in call order (one writer thread), so every snapshot a read sees holds
+    exactly the first k documents, for some k."""
+    n = 150
+
+    async def read() -> list[Any]:
+        await asyncio.sleep(0)
+        return [s.id for s in await store.find("t", FindQuery({"k": {"$gte": 0}}))]
+
+    writes = [store.insert("t", i, {"k": i, "tags": [i]}, "e") for i in range(n)]
+    reads = [read() for _ in range(n)]
+    interleaved = [c for pair in zip(writes, reads, strict=True) for c in pair]
+    results = await asyncio.gather(*interleaved)
+    for seen in results[1::2]:
+        assert seen == list(range(len(seen)))
+    assert await store.count("t", {}) == n
+    assert await ids(store, {"tags": n - 1}) == [n - 1]
+
+
+async def test_event_loop_keeps_running_during_a_slow_query(db_path: Path) -> None:
+    store = SQLiteStore(f"sqlite:///{db_path}")
+    await store.open()
+    try:
+        await store.prepare("big", [])
+        fill(db_path, "big", 150_000)
+        gaps: list[float] = []
+        done = asyncio.Event()
+
+        async def tick() -> None:
+            last = time.monotonic()
+            while not done.is_set():
+                await asyncio.sleep(0.002)
+                now = time.monotonic()
+                gaps.append(now - last)
+                last = now
+
+        ticker = asyncio.create_task(tick())
+        started = time.monotonic()
+        await store.count("big", {"$or": [{"a": {"$ne": 5}}, {"s": "x"}]})
+        took = time.monotonic() - started
+        done.set()
+        await ticker
+        assert took > 0.03, "the query should be slow enough to measure"
+        assert max(gaps) < took / 2
+    finally:
+        await store.close()
+
+
+# -- SQL safety ----------------------------------------------------------------------------
+
+INJECTIONS = [
+    "a'); DROP TABLE t; --",
+    'a"',
+    "a.b'",
+    "a b",
+    "a..b",
+    ".a",
+    "a.",
+    "",
+    "$where",
+    "a[0]",
+    "a.$",
+    "0.a",
+    "_id.x",
+    "a.-1",
+    "ü",
+]
+
+
+@pytest.mark.parametrize("path", INJECTIONS)
+async def test_bad_paths_are_refused_everywhere(store: SQLiteStore, path: str) -> None:
+    await store.insert("t", 1, {"a": 1}, "e")
+    with pytest.raises(UnsupportedQuery):
+        await store.find("t", FindQuery({path: 1}))
+    with pytest.raises(UnsupportedQuery):
+        await store.count("t", {"$or": [{"a": 1}, {path: {"$exists": True}}]})
+    with pytest.raises(UnsupportedQuery):
+        await store.find("t", FindQuery(sort=[(path, 1)]))
+    with pytest.raises(UnsupportedQuery):
+        await store.prepare("t", [path])
+    assert await ids(store, {}) == [1]
+
+
+@pytest.mark.parametrize("name", ['t"; DROP TABLE t; --', "sqlite_master", "_restplug_arrays", ""])
+async def test_bad_collection_names_are_refused(store: SQLiteStore, name: str) -> None:
+    with pytest.raises(ValueError):
+        await store.insert(name, 1, {}, "e")
+    with pytest.raises(ValueError):
+        await store.find(name, FindQuery())
+
+
+async def test_values_are_parameters(store: SQLiteStore) -> None:
+    evil = "x'); DROP TABLE t; --"
+    await store.insert("t", evil, {"a": evil}, evil)
+    assert await ids(store, {"a": evil}) == [evil]
+    assert await ids(store, {"a": {"$in": [evil, "'"]}, "_id": {"$gte": "x'"}}) == [evil]
+    assert (await store.get("t", evil)).etag == evil
+
+
+@pytest.mark.parametrize(
+    "filter",
+    [
+        {"a": {"b": 1}},
+        {"a": {"$eq": {"b": 1}}},
+        {"a": {"$gt": [1]}},
+        {"a": {"$regex": "x"}},
+        {"$nor": [{"a": 1}]},
+        {"a": {"$in": 5}},
+        {"$or": []},
+        {"a": {"$not": 5}},
+        {"a": float("nan")},
+        {"a": 2**70},
+        {"a": {"$gt": object()}},
+    ],
+)
+async def test_unsupported_filters_are_refused(store: SQLiteStore, filter: Any) -> None:
+    with pytest.raises(UnsupportedQuery):
+        await store.find("t", FindQuery(filter))
+
+
+@pytest.mark.parametrize("sort", [[("a", 0)], [("a", True)], [("a",)], ["a"]])
+async def test_bad_sorts_are_refused(store: SQLiteStore, sort: Any) -> None:
+    with pytest.raises(UnsupportedQuery):
+        await store.find("t", FindQuery(sort=sort))
+
+
+# -- indexes and plans ---------------------------------------------------------------------
+
+
+async def test_filtered_sorted_find_uses_the_index(store: SQLiteStore) -> None:
+    await store.prepare("t", ["n", "s"])
+    for i in range(50):
+        await store.insert("t", i, {"n": i % 7, "s": f"s{i}"}, "e")
+    range_plan = await store.explain("t", FindQuery({"n": {"$gt": 3}}, [("n", -1)], limit=5))
+    assert any("USING INDEX t.n" in step for step in range_plan), range_plan
+    assert not any("TEMP B-TREE" in step for step in range_plan), range_plan
+    # An equality pins the key: the rows come in _id order straight from the same index.
+    equal_plan = await store.explain("t", FindQuery({"n": 3}, [("n", 1), ("_id", 1)], limit=5))
+    assert any("USING INDEX t.n (<expr>=?)" in step for step in equal_plan), equal_plan
+    assert not any("TEMP B-TREE" in step for step in equal_plan), equal_plan
+    page = await store.find("t", FindQuery({"n": {"$gt": 3}}, [("n", -1)], limit=3))
+    assert [(s.id, s.document["n"]) for s in page] == [(48, 6), (41, 6), (34, 6)]
+
+
+async def test_a_path_that_gets_an_array_is_searched_element_wise(
+    store: SQLiteStore, db_path: Path
+) -> None:
+    await store.prepare("t", ["tags"])
+    await store.insert("t", 1, {"tags": "a"}, "e")
+    scalar_plan = await store.explain("t", FindQuery({"tags": "b"}))
+    assert not any("json_each" in step or "VIRTUAL TABLE" in step for step in scalar_plan)
+    await store.insert("t", 2, {"tags": ["a", "b"]}, "e")
+    assert await ids(store, {"tags": "b"}) == [2]
+    assert await ids(store, {"tags": "a"}) == [1, 2]
+    array_plan = await store.explain("t", FindQuery({"tags": "b"}))
+    assert any("VIRTUAL TABLE" in step for step in array_plan), array_plan
+    # The record is in the file, for the next process to see.
+    again = SQLiteStore(f"sqlite:///{db_path}")
+    await again.open()
+    try:
+        assert await ids(again, {"tags": "b"}) == [2]
+    finally:
+        await again.close()
+
+
+async def test_a_failed_write_does_not_lose_array_paths(store: SQLiteStore) -> None:
+    await store.insert("t", 1, {"x": 1}, "e")
+    with pytest.raises(Conflict):
+        await store.insert("t", 1, {"tags": ["a"]}, "e")  # rolled back with its record
+    await store.insert("t", 2, {"tags": ["a"]}, "e")  # must record "tags" again
+    assert await ids(store, {"tags": "a"}) == [2]
+
+
+async def test_prepare_collects_statistics_for_the_planner(
+    store: SQLiteStore, db_path: Path
+) -> None:
+    await store.prepare("big", [])
+    fill(db_path, "big", 6000, modulo=3)
+    await store.prepare("big", ["a", "s"])
+    with sqlite3.connect(db_path) as db:
+        stats = dict(db.execute("SELECT idx, stat FROM sqlite_stat1 WHERE tbl = 'big'"))
+    assert stats["big.a"].split() == ["6000", "2000", "1"]  # 3 distinct values
+    # Low cardinality known, the planner walks the sort index instead of sorting a third.
+    plan = await store.explain("big", FindQuery({"a": 5}, [("s", -1)], limit=20))
+    assert plan == ["SCAN big USING INDEX big.s"], plan
+
+
+# -- MongoDB corners mongomock gets wrong (see test_filter_semantics.py) -------------------
+
+
+@pytest.mark.parametrize(
+    ("filter", "expected"),
+    [
+        # A path through a scalar or null is a missing field: it matches null.
+        ({"o.x": None}, [1, 2, 3, 5]),
+        ({"o.x": {"$exists": False}}, [1, 2, 3, 5]),
+        ({"o.x": {"$ne": None}}, [4, 6]),
+        ({"o.0": None}, [1, 2, 3, 4, 5, 6]),
+        # $gte/$lte null behave as $eq null; nothing is above or below null.
+        ({"o": {"$gte": None}}, [2, 3]),
+        ({"o": {"$lte": None}}, [2, 3]),
+        ({"o": {"$gt": None}}, []),
+        ({"o": {"$lt": None}}, []),
+        # $not of a condition on a path that finds nothing (past the end) matches; a
+        # missing l is null, so there it does not.
+        ({"l.5": {"$not": {"$eq": None}}}, [4, 6]),
+        # $exists false is "no element has it", not "some element lacks it"; null is
+        # matched by the element lacking it.
+        ({"items.q": {"$exists": False}}, [1, 2, 3, 4]),
+        ({"items.q": {"$exists": True}}, [5, 6]),
+        ({"items.q": None}, [1, 2, 3, 4, 5, 6]),
+        # Arrays in arrays: an element that is an array equals an array operand.
+        ({"l": [1, 2]}, [6]),
+        ({"l": {"$in": [[1, 2], 9]}}, [6]),
+    ],
+)
+async def test_mongodb_corners(store: SQLiteStore, filter: Any, expected: list[Any]) -> None:
+    docs = {
+        1: {"o": 5},
+        2: {"o": None},
+        3: {},
+        4: {"o": {"x": [1]}, "l": []},
+        5: {"o": "s", "items": [{"q": 1}, {"r": 2}]},
+        6: {"o": {"x": 0}, "items": [{"q": None}], "l": [[1, 2], 3]},
+    }
+    for id, doc in docs.items():
+        await store.insert("t", id, doc, "e")
+    assert await ids(store, filter) == expected
+    assert await store.count("t", filter) == len(expected)
+
+
+def test_unhinted_compilation_is_the_general_form() -> None:
+    """Without array paths every path may hold an array: the SQL searches elements."""
+    assert "json_each" in compile_filter({"a.b": 1}).where
+    assert "json_each" not in compile_filter({"a.b": 1}, array_paths=()).where
+    assert "json_each" not in compile_filter({"_id": 1}).where
