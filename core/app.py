@@ -148,8 +148,7 @@ class Restplug:
                 self.store, self.search, self.resources, timeout=self.query_timeout
             )
             await self.indexer.start()
-        for result in self.pm.hook.startup(restplug=self):
-            await await_me_maybe(result)
+        await call_each(self.pm.hook.startup, restplug=self)
 
     async def stop(self) -> None:
         if self.indexer is not None:

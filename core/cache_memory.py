@@ -59,9 +59,9 @@ class MemoryCache:
         return True
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
+        self._drop(key)  # even when the new value is too big: the old one is stale now
         if len(value) > self.max_bytes:
             return
-        self._drop(key)
         self._entries[key] = (value, time.monotonic() + ttl)
         self.size += len(value)
         while self.size > self.max_bytes:
