@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -13,7 +14,7 @@ from restplug.auth import Identity
 from restplug.backends import Backend, Kind, choose, scheme_of
 from restplug.cache import CacheManager
 from restplug.config import CORE_SETTINGS, Setting, Settings, parse_settings, read_environment
-from restplug.errors import BackendUnavailable, ConfigError, Problem
+from restplug.errors import BackendUnavailable, ConfigError, Conflict, Problem
 from restplug.http import etag_of, json_response, problem_middleware
 from restplug.indexing import Indexer
 from restplug.permissions import Denial, Requirement
@@ -29,7 +30,7 @@ from restplug.progress import progress
 from restplug.query import RESERVED, ListParser
 from restplug.resources import Resource
 from restplug.routes import Route
-from restplug.store import DocumentStore
+from restplug.store import DocumentStore, FindQuery, Write
 
 log = logging.getLogger("restplug")
 RESTPLUG = web.AppKey("restplug", "Restplug")
@@ -199,28 +200,30 @@ class Restplug:
     async def upsert_all(
         self, resource: Resource, documents: Iterable[dict[str, Any]], total: int | None = None
     ) -> int:
-        """Validate and write many documents (insert or replace), with a progress bar;
-        unchanged documents are left alone.  Returns how many were written."""
+        """Validate and write many documents (insert or replace) in bulk batches, with a
+        progress bar; unchanged documents are left alone.  Returns how many were written."""
         schema = resource.schema()
         written = 0
+        source = iter(documents)
         with progress(total, f"loading {resource.name}") as bar:
-            for raw in documents:
-                document = schema.dump(schema.load(raw))
-                id = document[resource.id_field]
-                etag = etag_of(document)
-                current = await self.store.get(resource.name, id)
-                if current is None:
-                    await self.store.insert(resource.name, id, document, etag)
-                elif current.etag != etag:
-                    await self.store.replace(
-                        resource.name, id, document, etag, if_etag=current.etag
-                    )
-                else:
-                    bar.update(1)
-                    continue
-                await self.document_changed(resource, id, document)
-                written += 1
-                bar.update(1)
+            while batch := list(itertools.islice(source, 500)):
+                loaded = [schema.dump(schema.load(raw)) for raw in batch]
+                ids = [document[resource.id_field] for document in loaded]
+                found = await self.store.find(resource.name, FindQuery({"_id": {"$in": ids}}))
+                current = {stored.id: stored.etag for stored in found}
+                writes = [
+                    Write(id, document, etag, current.get(id))
+                    for id, document in zip(ids, loaded, strict=True)
+                    if (etag := etag_of(document)) != current.get(id)
+                ]
+                for write, applied in zip(
+                    writes, await self.store.bulk_write(resource.name, writes), strict=True
+                ):
+                    if not applied:
+                        raise Conflict(f"{resource.name} {write.id} changed while loading")
+                    await self.document_changed(resource, write.id, write.document)
+                    written += 1
+                bar.update(len(batch))
         return written
 
     async def document_changed(self, resource: Resource, id: Any, document: dict | None) -> None:
