@@ -18,6 +18,10 @@ class MemoryCache:
     """Values are bytes; the cache holds at most ``max_bytes`` of them, dropping the least
     recently used first.  ``memory://?max_bytes=N`` sets the bound."""
 
+    #: Entries live in this process only: workers of ``serve --workers N`` would not see each
+    #: other's invalidations.
+    shared = False
+
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.max_bytes = max_bytes
         self.size = 0

@@ -117,7 +117,14 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     """Serve the API."""
     try:
         settings = parse_settings(CORE_SETTINGS, read_environment(), complete=False)
-        asyncio.run(Restplug.configure())  # a bad configuration stops here, before any fork
+        restplug = asyncio.run(Restplug.configure())  # bad configuration stops here, not forked
+        cache = restplug.backends.get("cache")
+        if workers > 1 and not getattr(cache, "shared", True):
+            raise ConfigError(
+                f"RESTPLUG_CACHE_URL={settings.cache_url}: this cache lives in one process, so "
+                f"{workers} workers could serve data older than a write; use a shared cache "
+                "such as redis://, or none://"
+            )
     except ConfigError as error:
         fail(error)
     setup_logging(settings.log_format)
