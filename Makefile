@@ -46,6 +46,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_list.py
+	$(BIN)/python bench/bench_search_index.py
+	$(BIN)/python bench/bench_ingest.py
+	$(BIN)/python bench/bench_cache.py
+	$(BIN)/python bench/bench_auth.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis
