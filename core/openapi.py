@@ -45,7 +45,8 @@ deepLinking: true, persistAuthorization: true});</script>
 """
 
 
-def _problem(description: str) -> dict[str, Any]:
+def problem_response(description: str) -> dict[str, Any]:
+    """An OpenAPI response object for a problem+json error."""
     return {
         "description": description,
         "content": {"application/problem+json": {"schema": PROBLEM}},
@@ -117,10 +118,12 @@ class OpenAPIBuilder:
             op["tags"] = [resource.name]
         if route.requirement is not None:
             op["security"] = [{"bearer": route.requirement.scopes()}]
-            op["responses"]["401"] = _problem("missing or invalid bearer token")
-            op["responses"]["403"] = _problem(f"needs {route.requirement}")
+            op["responses"]["401"] = problem_response("missing or invalid bearer token")
+            op["responses"]["403"] = problem_response(f"needs {route.requirement}")
         elif route.action == "write":
-            op["responses"]["403"] = _problem("writes are closed unless a plugin allows them")
+            op["responses"]["403"] = problem_response(
+                "writes are closed unless a plugin allows them"
+            )
         op.update(route.operation)
         return op
 
@@ -146,7 +149,7 @@ class OpenAPIBuilder:
             },
         }
         parser = self.restplug.parsers[resource.name]
-        invalid = _problem("invalid document (per-field messages in errors)")
+        invalid = problem_response("invalid document (per-field messages in errors)")
         return {
             ("get", resource.path): {
                 "summary": f"List {resource.name}",
@@ -156,14 +159,18 @@ class OpenAPIBuilder:
                         "description": "a page",
                         "content": {"application/json": {"schema": page}},
                     },
-                    "400": _problem("unknown parameter or bad value"),
-                    "503": _problem("the store did not answer in time"),
+                    "400": problem_response("unknown parameter or bad value"),
+                    "503": problem_response("the store did not answer in time"),
                 },
             },
             ("post", resource.path): {
                 "summary": f"Create one of {resource.name}",
                 "requestBody": body,
-                "responses": {"201": item, "409": _problem("the id exists"), "422": invalid},
+                "responses": {
+                    "201": item,
+                    "409": problem_response("the id exists"),
+                    "422": invalid,
+                },
             },
             ("get", f"{resource.path}/{{id}}"): {
                 "summary": f"Read one of {resource.name}",
@@ -171,7 +178,7 @@ class OpenAPIBuilder:
                 "responses": {
                     "200": item,
                     "304": {"description": "not modified"},
-                    "404": _problem("no such id"),
+                    "404": problem_response("no such id"),
                 },
             },
             ("put", f"{resource.path}/{{id}}"): {
@@ -180,8 +187,8 @@ class OpenAPIBuilder:
                 "requestBody": body,
                 "responses": {
                     "200": item,
-                    "404": _problem("no such id"),
-                    "412": _problem("stale If-Match"),
+                    "404": problem_response("no such id"),
+                    "412": problem_response("stale If-Match"),
                     "422": invalid,
                 },
             },
@@ -197,8 +204,8 @@ class OpenAPIBuilder:
                 },
                 "responses": {
                     "200": item,
-                    "404": _problem("no such id"),
-                    "412": _problem("stale If-Match"),
+                    "404": problem_response("no such id"),
+                    "412": problem_response("stale If-Match"),
                     "422": invalid,
                 },
             },
@@ -207,8 +214,8 @@ class OpenAPIBuilder:
                 "parameters": [id_param, *conditional],
                 "responses": {
                     "204": {"description": "deleted"},
-                    "404": _problem("no such id"),
-                    "412": _problem("stale If-Match"),
+                    "404": problem_response("no such id"),
+                    "412": problem_response("stale If-Match"),
                 },
             },
         }

@@ -21,7 +21,7 @@ from restplug.http import (
     strong_match,
     weak_match,
 )
-from restplug.query import pages, run_list
+from restplug.query import ListParser, ListRequest, pages, run_list
 from restplug.routes import Route
 from restplug.store import Stored
 
@@ -57,16 +57,42 @@ async def cached_response(
     cached, hit = await restplug.cache.cached(
         kind, resource, id, (variant, viewer), produce, bypass=bypass
     )
-    headers = {k: v for k, v in cached.items() if k != "body" and v}
-    headers["X-Cache"] = "HIT" if hit else "MISS"
     # Clients revalidate every time (a 304 is cheap), so none keeps data older than a write.
-    headers["Cache-Control"] = (
-        "private, no-store" if identity else "public, max-age=0, must-revalidate"
+    control = "private, no-store" if identity else "public, max-age=0, must-revalidate"
+    return send_entry(
+        request, cached, {"X-Cache": "HIT" if hit else "MISS", "Cache-Control": control}
     )
+
+
+def send_entry(
+    request: web.Request, cached: dict[str, str], headers: dict[str, str]
+) -> web.Response:
+    """An :func:`entry` as the response, or 304 when the client's If-None-Match matches."""
+    headers = {**{k: v for k, v in cached.items() if k != "body" and v}, **headers}
     inm = request.headers.get("If-None-Match")
     if inm and weak_match(inm, cached["ETag"]):
         return web.Response(status=304, headers=headers)
     return web.Response(body=cached["body"].encode(), content_type=JSON, headers=headers)
+
+
+async def list_entry(
+    restplug: Restplug, request: web.Request, parser: ListParser, parsed: ListRequest
+) -> dict[str, str]:
+    """One list page as an :func:`entry`: the envelope, its ETag and its Link header."""
+    resource = parser.resource
+    query = await parser.resolve(parsed)
+    result = await run_list(restplug.store, resource.name, parsed, query, restplug.query_timeout)
+    body = {
+        "items": [project(resource.presented(s.document), parsed.fields) for s in result.items],
+        "total": result.total,
+        "page": parsed.page,
+        "size": parsed.size,
+        "pages": pages(result.total, parsed.size),
+        "next_cursor": result.next_cursor,
+    }
+    more = result.next_cursor is not None
+    link = page_links(request.path, dict(parsed.params), parsed.page, more, result.next_cursor)
+    return entry(body, Link=link)
 
 
 def page_links(
@@ -151,31 +177,7 @@ class ResourceViews:
         parsed = parser.parse({name: request.query.getall(name) for name in request.query})
 
         async def produce() -> dict[str, str]:
-            query = await parser.resolve(parsed)
-            result = await run_list(
-                self.store, self.resource.name, parsed, query, self.restplug.query_timeout
-            )
-            body = {
-                "items": [
-                    project(self.resource.presented(s.document), parsed.fields)
-                    for s in result.items
-                ],
-                "total": result.total,
-                "page": parsed.page,
-                "size": parsed.size,
-                "pages": pages(result.total, parsed.size),
-                "next_cursor": result.next_cursor,
-            }
-            return entry(
-                body,
-                Link=page_links(
-                    request.path,
-                    dict(parsed.params),
-                    parsed.page,
-                    result.next_cursor is not None,
-                    result.next_cursor,
-                ),
-            )
+            return await list_entry(self.restplug, request, parser, parsed)
 
         return await self._cached(request, "list", None, parsed.params, produce)
 

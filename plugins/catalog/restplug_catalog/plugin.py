@@ -13,6 +13,7 @@ from restplug.routes import Route
 from restplug_catalog.demo import generate_apps
 from restplug_catalog.history import HISTORY_OPERATION, history_handler, latest_prices
 from restplug_catalog.package import PACKAGE_OPERATION, package_handler
+from restplug_catalog.tasks import load_demo_tasks
 from restplug_catalog.schemas import AppSchema
 
 LIST = ("in", "not_in")
@@ -92,6 +93,7 @@ def register_commands(cli: click.Group) -> None:
                 click.echo("the store already has apps; nothing loaded")
                 return
             loaded = await restplug.upsert_all(APPS, generate_apps(count, seed), total=count)
-            click.echo(f"loaded {loaded} apps")
+            tasks = await load_demo_tasks(restplug, 20, seed, max_app_id=count)
+            click.echo(f"loaded {loaded} apps and {tasks} tasks")
 
         with_restplug(load)
