@@ -43,6 +43,31 @@ def positive_int(raw: str) -> int:
     return value
 
 
+def non_negative_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError("must be a whole number") from None
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
+def optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An empty value means unset (None), so ``VAR=`` in a ``.env`` file switches it off."""
+
+    def parse_or_none(raw: str) -> Any:
+        return parse(raw) if raw.strip() else None
+
+    return parse_or_none
+
+
+def http_url(raw: str) -> str:
+    if not raw.startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return raw
+
+
 def port(raw: str) -> int:
     value = positive_int(raw)
     if value > 65535:

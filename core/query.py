@@ -19,7 +19,7 @@ import orjson
 from marshmallow import ValidationError, fields
 
 from restplug.errors import Problem
-from restplug.resources import OPERATORS, lenient
+from restplug.resources import OPERATORS, flatten_messages, lenient
 from restplug.store import Filter, FindQuery, SortKey, Stored
 
 if TYPE_CHECKING:
@@ -172,7 +172,7 @@ class ListParser:
         try:
             return field._serialize(field._deserialize(raw, None, None), None, None)
         except ValidationError as exc:
-            message = "; ".join(_messages(exc.messages))
+            message = "; ".join(flatten_messages(exc.messages))
             raise bad_parameter(name, message) from None
 
     def _parse_method_value(self, name: str, field: fields.Field, raw: str) -> Any:
@@ -180,7 +180,7 @@ class ListParser:
         try:
             return lenient(field).deserialize(raw)
         except ValidationError as exc:
-            raise bad_parameter(name, "; ".join(_messages(exc.messages))) from None
+            raise bad_parameter(name, "; ".join(flatten_messages(exc.messages))) from None
 
     def _field_clause(self, name: str, path: str, op: str | None, raw: str) -> Filter:
         field = self.resource.field_at(path)
@@ -246,14 +246,6 @@ def int_param(raw: Mapping[str, str], name: str, default: int, low: int, high: i
         bounds = f"{low}..{high}" if high is not None else f">= {low}"
         raise bad_parameter(name, f"must be {bounds}")
     return value
-
-
-def _messages(messages: Any) -> list[str]:
-    if isinstance(messages, str):
-        return [messages]
-    if isinstance(messages, dict):
-        return [m for v in messages.values() for m in _messages(v)]
-    return [m for v in messages for m in _messages(v)]
 
 
 def and_filters(clauses: Sequence[Filter]) -> Filter:

@@ -74,7 +74,7 @@ class Resource:
         try:
             return id_field.deserialize(raw)
         except ValidationError as exc:
-            raise ValueError("; ".join(_flatten(exc.messages))) from None
+            raise ValueError("; ".join(flatten_messages(exc.messages))) from None
 
 
 def lenient(field: fields.Field) -> fields.Field:
@@ -123,11 +123,12 @@ def field_at_list_item(list_field: fields.List, segment: str) -> fields.Field | 
     return None
 
 
-def _flatten(messages: object) -> list[str]:
+def flatten_messages(messages: object) -> list[str]:
+    """marshmallow's nested error messages as one flat list of strings."""
     if isinstance(messages, str):
         return [messages]
     if isinstance(messages, dict):
-        return [m for value in messages.values() for m in _flatten(value)]
+        return [m for value in messages.values() for m in flatten_messages(value)]
     if isinstance(messages, list):
-        return [m for value in messages for m in _flatten(value)]
+        return [m for value in messages for m in flatten_messages(value)]
     return [str(messages)]

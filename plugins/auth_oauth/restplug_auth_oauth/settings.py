@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from restplug.config import Setting, positive_int
+from restplug.config import Setting, http_url, non_negative_int, optional, positive_int
 from restplug.errors import ConfigError
 
 Mode = Literal["hs256", "jwks", "introspection"]
 
 # Below this an HS256 secret can be brute-forced offline from any token it signed.
 MIN_SECRET_LENGTH = 32
-
-
-def _optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """An empty value means unset, so ``VAR=`` in a ``.env`` file switches a mode off."""
-
-    def parse_or_none(raw: str) -> Any:
-        return parse(raw) if raw.strip() else None
-
-    return parse_or_none
-
-
-def _http_url(raw: str) -> str:
-    if not raw.startswith(("http://", "https://")):
-        raise ValueError("must be an http:// or https:// URL")
-    return raw
 
 
 def _jwt_secret(raw: str) -> str:
@@ -38,45 +23,35 @@ def _jwt_secret(raw: str) -> str:
     return raw
 
 
-def _non_negative_int(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError("must be a whole number") from None
-    if value < 0:
-        raise ValueError("must be 0 or more")
-    return value
-
-
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "RESTPLUG_AUTH_JWT_SECRET",
         None,
-        _optional(_jwt_secret),
+        optional(_jwt_secret),
         "HS256 secret: validate (and `restplug token` mint) self-signed JWTs",
         secret=True,
     ),
     Setting(
         "RESTPLUG_AUTH_JWKS_URL",
         None,
-        _optional(_http_url),
+        optional(http_url),
         "validate JWTs with the keys an OAuth2 server publishes (JWKS)",
     ),
-    Setting("RESTPLUG_AUTH_ISSUER", None, _optional(str), "required `iss` of every token"),
-    Setting("RESTPLUG_AUTH_AUDIENCE", None, _optional(str), "required `aud` of every token"),
+    Setting("RESTPLUG_AUTH_ISSUER", None, optional(str), "required `iss` of every token"),
+    Setting("RESTPLUG_AUTH_AUDIENCE", None, optional(str), "required `aud` of every token"),
     Setting(
         "RESTPLUG_AUTH_INTROSPECTION_URL",
         None,
-        _optional(_http_url),
+        optional(http_url),
         "validate tokens by RFC 7662 introspection at this endpoint",
     ),
     Setting(
-        "RESTPLUG_AUTH_CLIENT_ID", None, _optional(str), "client id for the introspection endpoint"
+        "RESTPLUG_AUTH_CLIENT_ID", None, optional(str), "client id for the introspection endpoint"
     ),
     Setting(
         "RESTPLUG_AUTH_CLIENT_SECRET",
         None,
-        _optional(str),
+        optional(str),
         "client secret for the introspection endpoint",
         secret=True,
     ),
@@ -86,7 +61,7 @@ SETTINGS: tuple[Setting, ...] = (
         positive_int,
         "longest wait for the authorization server (JWKS, introspection), ms",
     ),
-    Setting("RESTPLUG_AUTH_LEEWAY", 30, _non_negative_int, "clock skew allowed on exp/nbf, s"),
+    Setting("RESTPLUG_AUTH_LEEWAY", 30, non_negative_int, "clock skew allowed on exp/nbf, s"),
     Setting(
         "RESTPLUG_AUTH_CACHE_MAX_TTL",
         300,

@@ -13,8 +13,8 @@ from restplug.routes import Route
 from restplug_catalog.demo import generate_apps
 from restplug_catalog.history import HISTORY_OPERATION, history_handler, latest_prices
 from restplug_catalog.package import PACKAGE_OPERATION, package_handler
-from restplug_catalog.tasks import load_demo_tasks
 from restplug_catalog.schemas import AppSchema
+from restplug_catalog.tasks import load_demo_tasks
 
 LIST = ("in", "not_in")
 

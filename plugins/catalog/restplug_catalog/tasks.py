@@ -34,7 +34,7 @@ from aiohttp import web
 from marshmallow import Schema, ValidationError, fields, validate
 
 from restplug import hookimpl
-from restplug.config import Setting, positive_int
+from restplug.config import Setting, http_url, optional, positive_int
 from restplug.errors import Conflict, NotFound, PreconditionFailed, Problem
 from restplug.http import (
     JSON,
@@ -82,21 +82,11 @@ CAS_ROUNDS = 5
 # -- settings -------------------------------------------------------------------------------
 
 
-def _optional_http_url(raw: str) -> str | None:
-    """Empty means unset, so ``RESTPLUG_ORCHESTRATOR_URL=`` in a ``.env`` switches forwarding
-    off."""
-    if not raw.strip():
-        return None
-    if not raw.startswith(("http://", "https://")):
-        raise ValueError("must be an http:// or https:// URL")
-    return raw
-
-
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "RESTPLUG_ORCHESTRATOR_URL",
         None,
-        _optional_http_url,
+        optional(http_url),
         "where registered tasks are POSTed (unset: tasks are only stored)",
     ),
     Setting(

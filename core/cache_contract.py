@@ -1,0 +1,152 @@
+"""The contract every cache backend passes: a pytest suite a cache plugin imports and runs.
+
+The cache manager (:mod:`restplug.cache`) is only as correct as its backend: generations need
+``add`` to be atomic (two processes creating a token must agree on one), ``get_many`` must
+answer in order, TTLs must be honoured and bytes must come back unchanged.  This module holds
+those rules once, so the builtin ``memory://`` backend and every plugin are tested alike.
+
+Use it from a plugin's tests (pytest with pytest-asyncio in auto mode)::
+
+    import pytest
+    from restplug.cache_contract import CacheBackendContract
+
+    class TestMyCache(CacheBackendContract):
+        @pytest.fixture
+        def backend(self):
+            # a new, not yet opened backend; the contract opens and closes it
+            return MyCache("mycache://127.0.0.1/0")
+
+Each test writes under its own random key prefix, so a backend whose storage outlives one
+test (a server shared by the whole session) needs no flushing between tests.
+
+This module imports pytest: import it from tests only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from restplug.cache import CacheBackend
+
+KeyOf = Callable[[str], str]
+
+# Short enough for a quick suite, long enough that a loaded machine reads before expiry.
+SHORT_TTL = 0.3
+LONG_TTL = 60.0
+AFTER_EXPIRY = SHORT_TTL + 0.3
+
+
+class CacheBackendContract:
+    """Subclass it and provide the ``backend`` fixture: a new, not yet opened backend."""
+
+    @pytest.fixture
+    def backend(self) -> CacheBackend:
+        raise NotImplementedError("a CacheBackendContract subclass provides the backend fixture")
+
+    @pytest.fixture
+    async def cache(self, backend: CacheBackend) -> AsyncIterator[CacheBackend]:
+        await backend.open()
+        try:
+            yield backend
+        finally:
+            await backend.close()
+
+    @pytest.fixture
+    def key(self) -> KeyOf:
+        """``key("name")``: a key no other test uses (the same separators the manager uses)."""
+        prefix = f"contract:{secrets.token_hex(8)}"
+        return lambda name: f"{prefix}:{name}"
+
+    def test_implements_the_protocol(self, backend: CacheBackend) -> None:
+        assert isinstance(backend, CacheBackend)
+
+    async def test_ping_answers(self, cache: CacheBackend) -> None:
+        await cache.ping()
+
+    async def test_get_misses_then_hits(self, cache: CacheBackend, key: KeyOf) -> None:
+        assert await cache.get(key("a")) is None
+        await cache.set(key("a"), b"one", LONG_TTL)
+        assert await cache.get(key("a")) == b"one"
+        await cache.set(key("a"), b"two", LONG_TTL)
+        assert await cache.get(key("a")) == b"two"
+
+    async def test_get_many_answers_in_order_with_misses(
+        self, cache: CacheBackend, key: KeyOf
+    ) -> None:
+        await cache.set(key("a"), b"A", LONG_TTL)
+        await cache.set(key("c"), b"C", LONG_TTL)
+        names = ["c", "missing", "a", "c"]
+        assert await cache.get_many([key(n) for n in names]) == [b"C", None, b"A", b"C"]
+        assert await cache.get_many([]) == []
+
+    async def test_binary_values_round_trip(self, cache: CacheBackend, key: KeyOf) -> None:
+        values = {
+            "empty": b"",
+            "every byte": bytes(range(256)),
+            "nul": b"\x00" * 10,
+            "not utf-8": b"\xff\xfe\x80",
+            "large": secrets.token_bytes(512 * 1024),
+        }
+        for name, value in values.items():
+            await cache.set(key(name), value, LONG_TTL)
+        for name, value in values.items():
+            assert await cache.get(key(name)) == value, name
+        assert await cache.get_many([key(n) for n in values]) == list(values.values())
+
+    async def test_keys_are_opaque_strings(self, cache: CacheBackend, key: KeyOf) -> None:
+        names = ["gen:3f2a", "with space", "ünïcødé", "a*?[]{}", "apps:gen"]
+        for i, name in enumerate(names):
+            await cache.set(key(name), str(i).encode(), LONG_TTL)
+        assert await cache.get_many([key(n) for n in names]) == [
+            str(i).encode() for i in range(len(names))
+        ]
+
+    async def test_set_honours_ttl(self, cache: CacheBackend, key: KeyOf) -> None:
+        await cache.set(key("short"), b"x", SHORT_TTL)
+        await cache.set(key("long"), b"y", LONG_TTL)
+        assert await cache.get(key("short")) == b"x"
+        await asyncio.sleep(AFTER_EXPIRY)
+        assert await cache.get(key("short")) is None
+        assert await cache.get_many([key("short"), key("long")]) == [None, b"y"]
+
+    async def test_set_replaces_the_ttl(self, cache: CacheBackend, key: KeyOf) -> None:
+        await cache.set(key("a"), b"old", SHORT_TTL)
+        await cache.set(key("a"), b"new", LONG_TTL)
+        await asyncio.sleep(AFTER_EXPIRY)
+        assert await cache.get(key("a")) == b"new"
+
+    async def test_add_stores_only_when_absent(self, cache: CacheBackend, key: KeyOf) -> None:
+        assert await cache.add(key("a"), b"first", LONG_TTL) is True
+        assert await cache.add(key("a"), b"second", LONG_TTL) is False
+        assert await cache.get(key("a")) == b"first"
+        await cache.delete(key("a"))
+        assert await cache.add(key("a"), b"third", LONG_TTL) is True
+        assert await cache.get(key("a")) == b"third"
+
+    async def test_add_honours_ttl_and_succeeds_after_expiry(
+        self, cache: CacheBackend, key: KeyOf
+    ) -> None:
+        assert await cache.add(key("lock"), b"1", SHORT_TTL) is True
+        await asyncio.sleep(AFTER_EXPIRY)
+        assert await cache.get(key("lock")) is None
+        assert await cache.add(key("lock"), b"2", LONG_TTL) is True
+
+    async def test_add_is_atomic_under_concurrency(self, cache: CacheBackend, key: KeyOf) -> None:
+        # Generation tokens rely on this: of many racing creators exactly one wins, and every
+        # reader afterwards sees the winner's value.
+        values = [f"token-{i}".encode() for i in range(50)]
+        results = await asyncio.gather(*(cache.add(key("gen"), v, LONG_TTL) for v in values))
+        assert results.count(True) == 1 and results.count(False) == len(values) - 1
+        assert await cache.get(key("gen")) == values[results.index(True)]
+
+    async def test_delete_is_idempotent(self, cache: CacheBackend, key: KeyOf) -> None:
+        await cache.delete(key("never-set"))
+        await cache.set(key("a"), b"x", LONG_TTL)
+        await cache.set(key("b"), b"y", LONG_TTL)
+        await cache.delete(key("a"))
+        await cache.delete(key("a"))
+        assert await cache.get_many([key("a"), key("b")]) == [None, b"y"]
