@@ -28,6 +28,9 @@ QUERIES = {
         "genres__in=RPG,Strategy&release_date__gte=2015-01-01&order_by=name"
     ),
     "page 400 (offset 8,000)": "type=game&order_by=-total_recommendations&page=400&count=none",
+    "search=dark souls&type=game, by relevance": "search=dark%20souls&type=game",
+    "search=witch (prefix) + available in US,DE": "search=witch&is_available_in_countries=US,DE",
+    "search=cafe, by -total_recommendations": "search=cafe&order_by=-total_recommendations",
 }
 
 

@@ -124,22 +124,23 @@ class CacheManager:
         self.timeout = timeout
         self.breaker = breaker or CircuitBreaker()
         self._flights: dict[str, asyncio.Future[Any]] = {}
+        self._unflushed: set[str] = set()
 
     @property
     def enabled(self) -> bool:
         return self.backend is not None
 
-    async def _call(self, method: str, *args: Any) -> Any:
-        """One backend call, bounded in time; None (a miss) on any error or open breaker."""
+    async def _call(self, method: str, *args: Any, failed: Any = None) -> Any:
+        """One backend call, bounded in time; ``failed`` (a miss) on any error or open breaker."""
         if self.backend is None or not self.breaker.closed:
-            return None
+            return failed
         try:
             async with asyncio.timeout(self.timeout):
                 result = await getattr(self.backend, method)(*args)
         except Exception as exc:
             log.warning("cache %s failed (%s): served as a miss", method, type(exc).__name__)
             self.breaker.failure()
-            return None
+            return failed
         self.breaker.success()
         return result
 
@@ -188,9 +189,22 @@ class CacheManager:
         return self.ttl * 10
 
     async def invalidate(self, resource: str, id: Any) -> None:
-        """After a write to one document: new tokens for it and for its resource's lists."""
-        for key in (self._item_gen(resource, id), self._resource_gen(resource)):
-            await self._call("set", key, secrets.token_hex(8).encode(), self._gen_ttl)
+        """After a write to one document: new tokens for it and for its resource's lists.
+
+        When the cache cannot take them (an outage), the old tokens, and the entries keyed by
+        them, may come back with the cache: this process then serves misses until it has
+        replaced them."""
+        self._unflushed.update((self._item_gen(resource, id), self._resource_gen(resource)))
+        await self._flush()
+
+    async def _flush(self) -> bool:
+        """Replace the tokens of writes the cache missed; True when none is left."""
+        for key in list(self._unflushed):
+            token = secrets.token_hex(8).encode()
+            if await self._call("set", key, token, self._gen_ttl, failed=False) is False:
+                return False
+            self._unflushed.discard(key)
+        return True
 
     async def cached(
         self,
@@ -208,7 +222,7 @@ class CacheManager:
         (details, histories).  ``variant`` is everything else the response depends on:
         normalized parameters, the caller's identity.  Concurrent misses on one key share one
         ``produce()`` call (single-flight)."""
-        if self.backend is None or bypass:
+        if self.backend is None or bypass or not await self._flush():
             return await produce(), False
         gen_key = self._resource_gen(resource) if id is None else self._item_gen(resource, id)
         tokens = await self.generations([gen_key])
