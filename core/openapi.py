@@ -150,6 +150,10 @@ class OpenAPIBuilder:
         }
         parser = self.restplug.parsers[resource.name]
         invalid = problem_response("invalid document (per-field messages in errors)")
+        conditional_errors = {
+            "404": problem_response("no such id"),
+            "412": problem_response("stale If-Match"),
+        }
         return {
             ("get", resource.path): {
                 "summary": f"List {resource.name}",
@@ -185,12 +189,7 @@ class OpenAPIBuilder:
                 "summary": f"Replace one of {resource.name}",
                 "parameters": [id_param, *conditional],
                 "requestBody": body,
-                "responses": {
-                    "200": item,
-                    "404": problem_response("no such id"),
-                    "412": problem_response("stale If-Match"),
-                    "422": invalid,
-                },
+                "responses": {"200": item, **conditional_errors, "422": invalid},
             },
             ("patch", f"{resource.path}/{{id}}"): {
                 "summary": f"Change one of {resource.name} with a JSON merge patch (RFC 7396)",
@@ -202,21 +201,12 @@ class OpenAPIBuilder:
                         "application/json": {"schema": {"type": "object"}},
                     },
                 },
-                "responses": {
-                    "200": item,
-                    "404": problem_response("no such id"),
-                    "412": problem_response("stale If-Match"),
-                    "422": invalid,
-                },
+                "responses": {"200": item, **conditional_errors, "422": invalid},
             },
             ("delete", f"{resource.path}/{{id}}"): {
                 "summary": f"Delete one of {resource.name}",
                 "parameters": [id_param, *conditional],
-                "responses": {
-                    "204": {"description": "deleted"},
-                    "404": problem_response("no such id"),
-                    "412": problem_response("stale If-Match"),
-                },
+                "responses": {"204": {"description": "deleted"}, **conditional_errors},
             },
         }
 
