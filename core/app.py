@@ -17,6 +17,7 @@ from restplug.config import CORE_SETTINGS, Setting, Settings, parse_settings, re
 from restplug.errors import BackendUnavailable, ConfigError, Conflict, Problem
 from restplug.http import etag_of, json_response, problem_middleware
 from restplug.indexing import Indexer
+from restplug.openapi import add_openapi_routes
 from restplug.permissions import Denial, Requirement
 from restplug.plugins import (
     PluginManager,
@@ -31,6 +32,7 @@ from restplug.query import RESERVED, ListParser
 from restplug.resources import Resource
 from restplug.routes import Route
 from restplug.store import DocumentStore, FindQuery, Write
+from restplug.views import resource_routes
 
 log = logging.getLogger("restplug")
 RESTPLUG = web.AppKey("restplug", "Restplug")
@@ -92,8 +94,6 @@ class Restplug:
             self.resources[resource.name] = resource
         for resource in self.resources.values():
             self.parsers[resource.name] = await self._list_parser(resource)
-        from restplug.views import resource_routes
-
         for resource in self.resources.values():
             self.routes += resource_routes(self, resource)
         self.routes += await gather_lists(pm.hook.register_routes(restplug=self))
@@ -252,8 +252,6 @@ class Restplug:
         app.router.add_get("/health/live", self._live)
         app.router.add_get("/health/ready", self._ready)
         app.router.add_get("/-/plugins", self._plugins)
-        from restplug.openapi import add_openapi_routes
-
         add_openapi_routes(app, self)
 
         async def lifecycle(_: web.Application):  # type: ignore[no-untyped-def]
