@@ -23,6 +23,13 @@ sort many rows rather than walk an index in order), and ``ORDER BY key, _id`` is
 order.  The expression for a path is the same string every time, so an index on
 ``(sort key, _id)`` (what the store's ``prepare`` creates) serves filters and sorts alike.
 
+**Narrow column.**  A table may also keep, in a column ``idx``, the document reduced to some
+of its top-level keys (the store keeps those that index paths start with).  A path whose first
+segment is in ``indexed`` reads ``idx`` instead of ``doc``: the same subtree, so the same
+values, but SQLite parses the whole JSON text at every ``json_*`` call, and a small ``idx``
+spares it the bulk of large documents that no filter reads.  For a given ``indexed`` the
+choice depends on the path alone, so the expression for a path stays one string.
+
 **Arrays.**  A condition on a path matches when any value MongoDB finds along it matches: an
 array met along the way is searched element by element (elements that are objects), and an
 array at the end of the path offers itself and each element.  That needs ``json_each``
@@ -94,12 +101,16 @@ def parse_path(path: str) -> tuple[str, ...]:
     return segments
 
 
-def sort_key_sql(path: str) -> str:
-    """The SQL sort key of ``path``: the expression filters, sorts and indexes share."""
+def sort_key_sql(path: str, *, indexed: Iterable[str] = ()) -> str:
+    """The SQL sort key of ``path``: the expression filters, sorts and indexes share.
+
+    ``indexed``: the top-level keys the table also keeps in its narrow ``idx`` column; a path
+    starting with one of them is read from ``idx``.
+    """
     segments = parse_path(path)
     if segments == ("_id",):
         return "_id"
-    return _Node.at(_JsonPath.root().extend(segments)).key
+    return _Node.at(_JsonPath.root(indexed).extend(segments)).key
 
 
 def compile_sort(
@@ -107,6 +118,7 @@ def compile_sort(
     *,
     constant: Iterable[str] = (),
     missing_last: Iterable[str] = (),
+    indexed: Iterable[str] = (),
 ) -> str:
     """The ``ORDER BY`` list for ``sort``, ties broken by ``_id`` in the last key's direction.
 
@@ -116,9 +128,10 @@ def compile_sort(
     left out: SQLite does not see that an expression pinned by ``=`` is constant, and would
     sort instead of reading ``_id`` order from the index.  Paths in ``missing_last`` put null
     and missing after the values when ascending too (``NULLS LAST``, which no index order
-    gives: SQLite sorts the matches).
+    gives: SQLite sorts the matches).  ``indexed`` as for :func:`sort_key_sql`.
     """
     constant, missing_last = frozenset(constant), frozenset(missing_last)
+    indexed = frozenset(indexed)
     terms = []
     direction = 1
     for item in sort:
@@ -129,7 +142,7 @@ def compile_sort(
             raise UnsupportedQuery(f"sort direction of {path!r} must be 1 or -1")
         if path in constant:
             continue
-        key = sort_key_sql(path)
+        key = sort_key_sql(path, indexed=indexed)
         if direction == -1:
             terms.append(f"{key} DESC")
         else:
@@ -141,8 +154,8 @@ def compile_sort(
 
 @dataclass(frozen=True)
 class CompiledFilter:
-    """A filter as SQL: ``where`` (a boolean expression over ``doc`` and ``_id``), its named
-    ``params``, and the paths whose sort key it pins to one value (an equality in the
+    """A filter as SQL: ``where`` (a boolean expression over ``doc``, ``idx`` and ``_id``), its
+    named ``params``, and the paths whose sort key it pins to one value (an equality in the
     top-level conjunction), which a sort can skip."""
 
     where: str
@@ -151,15 +164,21 @@ class CompiledFilter:
 
 
 def compile_filter(
-    filter: Mapping[str, Any], *, array_paths: Iterable[str] | None = None
+    filter: Mapping[str, Any],
+    *,
+    array_paths: Iterable[str] | None = None,
+    indexed: Iterable[str] = (),
 ) -> CompiledFilter:
     """Compile ``filter``.
 
     ``array_paths`` lists the dotted paths (without array indexes) that may hold an array, as
     :func:`array_paths_of` reports them; a path outside it is compiled as never meeting an
-    array.  ``None`` means "any path may hold an array".
+    array.  ``None`` means "any path may hold an array".  ``indexed`` as for
+    :func:`sort_key_sql`.
     """
-    compiler = _Compiler(None if array_paths is None else frozenset(array_paths))
+    compiler = _Compiler(
+        None if array_paths is None else frozenset(array_paths), frozenset(indexed)
+    )
     where = compiler.filter(filter, top=True)
     return CompiledFilter(where, compiler.params, frozenset(compiler.constant))
 
@@ -188,13 +207,17 @@ def array_paths_of(document: Mapping[str, Any]) -> set[str]:
 
 @dataclass(frozen=True)
 class _JsonPath:
-    """A JSON path as SQL: literal pieces and SQL expressions (array keys of ``json_each``)."""
+    """A JSON path as SQL: literal pieces and SQL expressions (array keys of ``json_each``),
+    and the column it applies to: ``idx`` below a top-level key in ``indexed`` (only the root
+    carries that set), else ``doc``."""
 
     parts: tuple[str | _Sql, ...]
+    column: str = "doc"
+    indexed: frozenset[str] = frozenset()
 
     @staticmethod
-    def root() -> _JsonPath:
-        return _JsonPath(("$",))
+    def root(indexed: Iterable[str] = ()) -> _JsonPath:
+        return _JsonPath(("$",), indexed=frozenset(indexed))
 
     def extend(self, segments: Iterable[str]) -> _JsonPath:
         path = self
@@ -203,6 +226,8 @@ class _JsonPath:
         return path
 
     def field(self, name: str) -> _JsonPath:
+        if self.parts == ("$",) and name in self.indexed:
+            return _JsonPath((f"$.{name}",), "idx")
         return self._append(f".{name}")
 
     def index(self, i: int) -> _JsonPath:
@@ -210,12 +235,12 @@ class _JsonPath:
 
     def each(self, alias: str) -> _JsonPath:
         """The path of the element ``json_each`` row ``alias`` is on."""
-        return _JsonPath((*self._append("[").parts, _Sql(f"{alias}.key"), "]"))
+        return _JsonPath((*self._append("[").parts, _Sql(f"{alias}.key"), "]"), self.column)
 
     def _append(self, literal: str) -> _JsonPath:
         if self.parts and isinstance(self.parts[-1], str):
-            return _JsonPath((*self.parts[:-1], self.parts[-1] + literal))
-        return _JsonPath((*self.parts, literal))
+            return _JsonPath((*self.parts[:-1], self.parts[-1] + literal), self.column)
+        return _JsonPath((*self.parts, literal), self.column)
 
     @property
     def sql(self) -> str:
@@ -240,7 +265,8 @@ class _Node:
     @staticmethod
     def at(path: _JsonPath) -> _Node:
         p = path.sql
-        return _Node(path, f"json_type(doc, {p})", f"json_extract(doc, {p})")
+        c = path.column
+        return _Node(path, f"json_type({c}, {p})", f"json_extract({c}, {p})")
 
     @staticmethod
     def element(alias: str, array: _JsonPath) -> _Node:
@@ -283,8 +309,9 @@ def _not(term: str) -> str:
 
 
 class _Compiler:
-    def __init__(self, array_paths: frozenset[str] | None) -> None:
+    def __init__(self, array_paths: frozenset[str] | None, indexed: frozenset[str]) -> None:
         self.array_paths = array_paths
+        self.indexed = indexed
         self.params: dict[str, Any] = {}
         self.constant: set[str] = set()
         self._aliases = 0
@@ -420,10 +447,12 @@ class _Compiler:
         if target.segments == ("_id",):
             return _or(rest(_ID))  # an id is never null
         if not any(self.may_be_array(kp) for kp in target.keypaths):
-            node = _Node.at(_JsonPath.root().extend(target.segments))
+            node = _Node.at(_JsonPath.root(self.indexed).extend(target.segments))
             return _or([f"{node.key} IS NULL", *rest(node)])
         found = self.any(target, lambda c: _or([f"{c.type} IS 'null'", *rest(c)]))
-        return _or([found, self.missing(_Node.at(_JsonPath.root()), target.segments, ())])
+        return _or(
+            [found, self.missing(_Node.at(_JsonPath.root(self.indexed)), target.segments, ())]
+        )
 
     def compare(self, target: _Target, op: str, value: Any) -> str:
         if value is None:
@@ -454,7 +483,10 @@ class _Compiler:
         if isinstance(value, list | tuple):
             if c.path is None:
                 return "0"  # an id is never an array
-            terms = [f"{c.type} IS 'array'", f"json_array_length(doc, {c.path.sql}) = {len(value)}"]
+            terms = [
+                f"{c.type} IS 'array'",
+                f"json_array_length({c.path.column}, {c.path.sql}) = {len(value)}",
+            ]
             for i, item in enumerate(value):
                 terms.append(self.equals(_Node.at(c.path.index(i)), item))
             return _and(terms)
@@ -470,7 +502,9 @@ class _Compiler:
         """
         if target.segments == ("_id",):
             return predicate(_ID)
-        return self._any(_Node.at(_JsonPath.root()), target.segments, (), predicate, elements)
+        return self._any(
+            _Node.at(_JsonPath.root(self.indexed)), target.segments, (), predicate, elements
+        )
 
     def _any(
         self,
@@ -513,7 +547,8 @@ class _Compiler:
         if not segments:
             return "0"
         if not any(self.may_be_array(kp) for kp in _keypaths(keypath, segments[:-1], True)):
-            return f"json_type(doc, {node.path.extend(segments).sql}) IS NULL"
+            end = node.path.extend(segments)
+            return f"json_type({end.column}, {end.sql}) IS NULL"
         segment, rest = segments[0], segments[1:]
         if segment.isdigit():
             item = _Node.at(node.path.index(int(segment)))
@@ -532,7 +567,7 @@ class _Compiler:
         item = _Node.at(node.path.each(e).field(segment))
         in_item = _or([f"{item.type} IS NULL", self.missing(item, rest, child_keypath)])
         in_array = (
-            f"EXISTS (SELECT 1 FROM json_each(doc, {node.path.sql}) AS {e} "
+            f"EXISTS (SELECT 1 FROM json_each({node.path.column}, {node.path.sql}) AS {e} "
             f"WHERE {e}.type = 'object' AND {in_item})"
         )
         return (
@@ -547,7 +582,8 @@ class _Compiler:
         assert array.path is not None
         return (
             f"CASE WHEN {array.type} IS 'array' THEN EXISTS (SELECT 1 FROM "
-            f"json_each(doc, {array.path.sql}) AS {alias} WHERE {condition}) ELSE 0 END"
+            f"json_each({array.path.column}, {array.path.sql}) AS {alias} "
+            f"WHERE {condition}) ELSE 0 END"
         )
 
 

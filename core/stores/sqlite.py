@@ -1,9 +1,13 @@
 """The builtin document store: one SQLite file, one table per collection (plugin ``sqlite_store``).
 
 ``RESTPLUG_STORE_URL=sqlite:///var/restplug.db`` (relative to the working directory) or
-``sqlite:////abs/path.db``.  Each collection is a table ``(_id, doc, etag)``: ``_id`` keeps the
-id's own type (an integer and a string never collide), ``doc`` is the JSON text.  Filters and
-sorts are compiled by :mod:`restplug.stores.sqlfilter`.
+``sqlite:////abs/path.db``.  Each collection is a table with columns ``_id``, ``doc``, ``etag``
+and ``idx``: ``_id`` keeps the id's own type (an integer and a string never collide), ``doc`` is
+the JSON text, ``idx`` the document reduced to the top-level keys that the paths given to
+:meth:`SQLiteStore.prepare` start with.  Filters and sorts are compiled by
+:mod:`restplug.stores.sqlfilter`, reading paths below those keys from ``idx``: SQLite parses the
+whole JSON text at every ``json_*`` call, and most of a large document (a long price history,
+say) is never filtered on.
 
 sqlite3 blocks, so no call runs on the event loop: writes go through one writer connection on
 its own single thread (SQLite allows one writer at a time anyway, and a single thread keeps
@@ -15,7 +19,10 @@ deadline and the caller gets :class:`~restplug.errors.QueryTimeout`.
 Besides the collections, a table ``_restplug_arrays`` records every path at which some document
 of a collection has held an array (never forgotten, so it can only over-report).  A find reads
 it in the same snapshot as the documents and compiles paths that never held an array to the
-plain, indexable SQL; see the sqlfilter module.
+plain, indexable SQL; see the sqlfilter module.  A table ``_restplug_indexed`` holds each
+collection's ``idx`` keys, written by ``prepare`` together with the ``idx`` values it recomputes
+when they change, and read by every write (to fill ``idx``) and every find (to compile) in the
+same transaction as the rows, so processes sharing the file never mix two forms.
 """
 
 from __future__ import annotations
@@ -47,7 +54,13 @@ from restplug.errors import (
     QueryTimeout,
 )
 from restplug.store import Filter, FindQuery, Stored, Write
-from restplug.stores.sqlfilter import array_paths_of, compile_filter, compile_sort, sort_key_sql
+from restplug.stores.sqlfilter import (
+    array_paths_of,
+    compile_filter,
+    compile_sort,
+    parse_path,
+    sort_key_sql,
+)
 
 if TYPE_CHECKING:
     from restplug.config import Settings
@@ -56,6 +69,9 @@ T = TypeVar("T")
 
 _COLLECTION = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
 _ARRAYS_TABLE = "_restplug_arrays"
+_INDEXED_TABLE = "_restplug_indexed"
+# Rows per batch when prepare recomputes idx: bounds the memory a migration holds.
+_RENARROW_BATCH = 2000
 # The progress handler runs every this many VM instructions: often enough to stop a query
 # within a fraction of a millisecond of its deadline, rarely enough to cost nothing measurable.
 _PROGRESS_STEPS = 2000
@@ -170,6 +186,10 @@ class SQLiteStore:
             f"CREATE TABLE IF NOT EXISTS {_ARRAYS_TABLE} (collection TEXT NOT NULL, "
             "path TEXT NOT NULL, PRIMARY KEY (collection, path)) WITHOUT ROWID"
         )
+        db.execute(
+            f"CREATE TABLE IF NOT EXISTS {_INDEXED_TABLE} (collection TEXT PRIMARY KEY NOT NULL, "
+            "keys TEXT NOT NULL) WITHOUT ROWID"
+        )
         return writer
 
     def _connect(self, readonly: bool) -> _Connection:
@@ -208,31 +228,72 @@ class SQLiteStore:
     async def prepare(self, collection: str, index_paths: Sequence[str]) -> None:
         """Create the table and one index per path on ``(sort key, _id)``, the expressions the
         compiler emits, so equality, ranges and sorts on the path use it; then refresh the
-        planner statistics if they are missing or stale (see :meth:`_refresh_statistics`)."""
+        planner statistics if they are missing or stale (see :meth:`_refresh_statistics`).
+
+        The paths' first segments become the collection's ``idx`` keys.  When they differ from
+        the recorded ones, every row's ``idx`` is recomputed and the indexes (whose expressions
+        name ``idx`` or ``doc`` by key) rebuilt, in one transaction.  That is start-up work
+        proportional to the table, so it is not bounded by ``timeout_ms``.
+        """
         table = _table(collection)
-        indexes = {f"{collection}.{p}": sort_key_sql(p) for p in index_paths if p != "_id"}
+        keys = sorted({parse_path(p)[0] for p in index_paths} - {"_id"})
+        indexes = {
+            f"{collection}.{p}": f'CREATE INDEX "{collection}.{p}" ON {table} '
+            f"({sort_key_sql(p, indexed=keys)}, _id)"
+            for p in index_paths
+            if p != "_id"
+        }
 
         def run(db: sqlite3.Connection) -> bool:
             with _transaction(db, "IMMEDIATE"):
                 self._create_table(db, collection)
-                existing = {
-                    row[0]
-                    for row in db.execute(
-                        "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ?",
-                        (collection,),
-                    )
-                }
+                if _indexed_keys(db, collection) != keys:
+                    self._renarrow(db, collection, keys)
+                # Ours are named "collection.path"; SQLite keeps each one's CREATE text.
+                existing = dict(
+                    db.execute(
+                        "SELECT name, sql FROM sqlite_schema WHERE type = 'index' "
+                        "AND tbl_name = ? AND substr(name, 1, ?) = ?",
+                        (collection, len(collection) + 1, f"{collection}."),
+                    ).fetchall()
+                )
+                for name, sql in existing.items():
+                    if indexes.get(name) != sql:
+                        db.execute(f'DROP INDEX "{name}"')
                 created = False
-                for name, key in indexes.items():
-                    if name not in existing:
-                        db.execute(f'CREATE INDEX "{name}" ON {table} ({key}, _id)')
+                for name, sql in indexes.items():
+                    if existing.get(name) != sql:
+                        db.execute(sql)
                         created = True
             self._tables.add(collection)
             return created
 
-        created = await self._write(run)
+        created = await self._write(run, bounded=False)
         with contextlib.suppress(QueryTimeout):  # statistics help; starting matters more
             await self._write(lambda db: self._refresh_statistics(db, collection, force=created))
+
+    @staticmethod
+    def _renarrow(db: sqlite3.Connection, collection: str, keys: list[str]) -> None:
+        """Record ``keys`` as the collection's ``idx`` keys and recompute every row's ``idx``.
+
+        In Python, not with SQL's ``json_object(..., json_extract(doc, ...))``: that would turn
+        a missing key into null, and rewrite numbers in SQLite's 15-digit float format.
+        """
+        table = _table(collection)
+        db.execute(
+            f"INSERT OR REPLACE INTO {_INDEXED_TABLE} (collection, keys) VALUES (?, ?)",
+            (collection, orjson.dumps(keys).decode()),
+        )
+        # Batches in rowid order, each starting past the last one: a seek, not a rescan.
+        select = f"SELECT rowid, doc FROM {table} ORDER BY rowid LIMIT ?"
+        rows = db.execute(select, (_RENARROW_BATCH,)).fetchall()
+        while rows:
+            db.executemany(
+                f"UPDATE {table} SET idx = ? WHERE rowid = ?",
+                [(_narrow(orjson.loads(doc), keys), rowid) for rowid, doc in rows],
+            )
+            select = f"SELECT rowid, doc FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?"
+            rows = db.execute(select, (rows[-1][0], _RENARROW_BATCH)).fetchall()
 
     def _refresh_statistics(
         self, db: sqlite3.Connection, collection: str, force: bool = False
@@ -263,11 +324,21 @@ class SQLiteStore:
 
     def _create_table(self, db: sqlite3.Connection, collection: str) -> None:
         # _id has no declared type: no affinity, so 1 and "1" stay an integer and a string.
+        # doc goes last: a large doc spills onto overflow pages, and SQLite reaches a column
+        # stored after it only by reading through them.
         if collection not in self._tables:
+            table = _table(collection)
             db.execute(
-                f"CREATE TABLE IF NOT EXISTS {_table(collection)} "
-                "(_id PRIMARY KEY NOT NULL, doc TEXT NOT NULL, etag TEXT NOT NULL)"
+                f"CREATE TABLE IF NOT EXISTS {table} (_id PRIMARY KEY NOT NULL, "
+                "etag TEXT NOT NULL, idx TEXT NOT NULL DEFAULT '{}', doc TEXT NOT NULL)"
             )
+            # A table from before idx existed: its rows get the empty form, which is right
+            # while no idx keys are recorded (prepare recomputes idx when it records some).
+            # ADD COLUMN appends idx after doc.  Moving it would mean rewriting the table, for
+            # about a sixth of a filter's time on 4 KB documents: not done.
+            sql = "SELECT 1 FROM pragma_table_info(?) WHERE name = 'idx'"
+            if db.execute(sql, (collection,)).fetchone() is None:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN idx TEXT NOT NULL DEFAULT '{{}}'")
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -310,7 +381,11 @@ class SQLiteStore:
         ranked = None if rank is None else _rank_json(rank)
 
         def run(db: sqlite3.Connection) -> int:
-            compiled = compile_filter(filter, array_paths=_array_paths(db, collection))
+            compiled = compile_filter(
+                filter,
+                array_paths=_array_paths(db, collection),
+                indexed=_indexed_keys(db, collection),
+            )
             sql = f"SELECT count(*) FROM {table} WHERE {compiled.where}"
             params = compiled.params
             if ranked is not None:
@@ -337,7 +412,10 @@ class SQLiteStore:
     def _find_sql(
         db: sqlite3.Connection, collection: str, query: FindQuery
     ) -> tuple[str, dict[str, Any]]:
-        compiled = compile_filter(query.filter, array_paths=_array_paths(db, collection))
+        indexed = _indexed_keys(db, collection)
+        compiled = compile_filter(
+            query.filter, array_paths=_array_paths(db, collection), indexed=indexed
+        )
         limit = -1 if query.limit is None else query.limit
         params = {**compiled.params, "_limit": limit, "_offset": query.skip}
         if query.rank is not None:
@@ -349,7 +427,10 @@ class SQLiteStore:
             )
             return sql, {**params, "_rank": _rank_json(query.rank)}
         order = compile_sort(
-            query.sort, constant=compiled.constant, missing_last=query.missing_last
+            query.sort,
+            constant=compiled.constant,
+            missing_last=query.missing_last,
+            indexed=indexed,
         )
         sql = (
             f"SELECT _id, doc, etag FROM {_table(collection)} WHERE {compiled.where} "
@@ -361,8 +442,9 @@ class SQLiteStore:
     def _snapshot(
         db: sqlite3.Connection, collection: str, run: Callable[[sqlite3.Connection], T], empty: T
     ) -> T:
-        """``run`` inside one read transaction, so the array paths it compiles with and the
-        documents it reads are the same snapshot; ``empty`` for a collection never written."""
+        """``run`` inside one read transaction, so the array paths and idx keys it compiles
+        with and the documents it reads are the same snapshot; ``empty`` for a collection never
+        written."""
         try:
             with _transaction(db, "DEFERRED"):
                 return run(db)
@@ -380,10 +462,11 @@ class SQLiteStore:
         text = _dumps(document)
 
         def run(db: sqlite3.Connection) -> None:
-            with self._writing(db, collection, document):
+            with self._writing(db, collection, document) as keys:
                 try:
                     db.execute(
-                        f"INSERT INTO {table} (_id, doc, etag) VALUES (?, ?, ?)", (id, text, etag)
+                        f"INSERT INTO {table} (_id, doc, etag, idx) VALUES (?, ?, ?, ?)",
+                        (id, text, etag, _narrow(document, keys)),
                     )
                 except sqlite3.IntegrityError as e:
                     raise Conflict(f"{collection} {id!r} already exists") from e
@@ -407,9 +490,9 @@ class SQLiteStore:
         text = _dumps(document)
 
         def run(db: sqlite3.Connection) -> None:
-            with self._writing(db, collection, document):
-                sql = f"UPDATE {table} SET doc = ?, etag = ? WHERE _id = ?"
-                params: tuple[Any, ...] = (text, etag, id)
+            with self._writing(db, collection, document) as keys:
+                sql = f"UPDATE {table} SET doc = ?, etag = ?, idx = ? WHERE _id = ?"
+                params: tuple[Any, ...] = (text, etag, _narrow(document, keys), id)
                 if if_etag is not None:
                     sql += " AND etag = ?"
                     params += (if_etag,)
@@ -441,18 +524,25 @@ class SQLiteStore:
         table = _table(collection)
         for write in writes:
             _check_id(write.id)
-        rows = [(w.id, _dumps(w.document), w.etag, w.if_etag) for w in writes]
+        rows = [(w.id, _dumps(w.document), w.etag, w.if_etag, w.document) for w in writes]
 
         def run(db: sqlite3.Connection) -> list[bool]:
             applied = []
-            with self._writing(db, collection, *(w.document for w in writes)):
-                for id, text, etag, if_etag in rows:
+            with self._writing(db, collection, *(w.document for w in writes)) as keys:
+                for id, text, etag, if_etag, document in rows:
+                    idx = _narrow(document, keys)
                     if if_etag is None:
-                        sql = f"INSERT OR IGNORE INTO {table} (_id, doc, etag) VALUES (?, ?, ?)"
-                        cursor = db.execute(sql, (id, text, etag))
+                        sql = (
+                            f"INSERT OR IGNORE INTO {table} (_id, doc, etag, idx) "
+                            "VALUES (?, ?, ?, ?)"
+                        )
+                        cursor = db.execute(sql, (id, text, etag, idx))
                     else:
-                        sql = f"UPDATE {table} SET doc = ?, etag = ? WHERE _id = ? AND etag = ?"
-                        cursor = db.execute(sql, (text, etag, id, if_etag))
+                        sql = (
+                            f"UPDATE {table} SET doc = ?, etag = ?, idx = ? "
+                            "WHERE _id = ? AND etag = ?"
+                        )
+                        cursor = db.execute(sql, (text, etag, idx, id, if_etag))
                     applied.append(cursor.rowcount == 1)
             return applied
 
@@ -461,8 +551,10 @@ class SQLiteStore:
     @contextlib.contextmanager
     def _writing(
         self, db: sqlite3.Connection, collection: str, *documents: Mapping[str, Any] | None
-    ) -> Iterator[None]:
-        """A write transaction on ``collection`` that also records the documents' array paths.
+    ) -> Iterator[list[str]]:
+        """A write transaction on ``collection`` that also records the documents' array paths,
+        yielding the collection's idx keys as of this transaction (another process may prepare
+        with new ones: they are read here, never cached).
 
         The paths are committed with the document, so no reader can see the document without
         them.  The in-memory copies are updated only after the commit: a rolled-back write must
@@ -479,7 +571,7 @@ class SQLiteStore:
                 f"INSERT OR IGNORE INTO {_ARRAYS_TABLE} (collection, path) VALUES (?, ?)",
                 [(collection, p) for p in sorted(new)],
             )
-            yield
+            yield _indexed_keys(db, collection)
         self._tables.add(collection)
         self._arrays[collection] = known | new
         self._writes[collection] = self._writes.get(collection, 0) + 1
@@ -489,12 +581,13 @@ class SQLiteStore:
 
     # -- threads --------------------------------------------------------------------------
 
-    async def _write(self, run: Callable[[sqlite3.Connection], T]) -> T:
+    async def _write(self, run: Callable[[sqlite3.Connection], T], *, bounded: bool = True) -> T:
         writer, thread = self._writer, self._write_thread
         if writer is None or thread is None:
             raise BackendUnavailable("the SQLite store is not open")
+        call = functools.partial(writer.run, run, bounded=bounded)
         try:
-            return await asyncio.get_running_loop().run_in_executor(thread, writer.run, run)
+            return await asyncio.get_running_loop().run_in_executor(thread, call)
         finally:
             # Queued behind later writes, not awaited: no caller waits for statistics, and
             # a failure only leaves the old ones (the concurrent future keeps it silently).
@@ -535,8 +628,10 @@ class _Connection:
     def _past_deadline(self) -> bool:
         return time.monotonic() > self.deadline
 
-    def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        self.deadline = time.monotonic() + self.timeout
+    def run(self, fn: Callable[[sqlite3.Connection], T], *, bounded: bool = True) -> T:
+        """``fn(db)`` within ``timeout`` (without a deadline when not ``bounded``; waits for
+        another connection's lock stay bounded by ``busy_timeout``)."""
+        self.deadline = time.monotonic() + self.timeout if bounded else math.inf
         self.db.set_progress_handler(self._past_deadline, _PROGRESS_STEPS)
         try:
             return fn(self.db)
@@ -584,6 +679,18 @@ def _has_stat1(db: sqlite3.Connection) -> bool:
 def _array_paths(db: sqlite3.Connection, collection: str) -> list[str]:
     rows = db.execute(f"SELECT path FROM {_ARRAYS_TABLE} WHERE collection = ?", (collection,))
     return [row[0] for row in rows]
+
+
+def _indexed_keys(db: sqlite3.Connection, collection: str) -> list[str]:
+    """The collection's idx keys, sorted; none for a collection never prepared."""
+    sql = f"SELECT keys FROM {_INDEXED_TABLE} WHERE collection = ?"
+    row = db.execute(sql, (collection,)).fetchone()
+    return orjson.loads(row[0]) if row else []
+
+
+def _narrow(document: Mapping[str, Any], keys: Sequence[str]) -> str:
+    """The idx value of ``document``: its ``keys`` (those it has), as JSON text."""
+    return orjson.dumps({k: document[k] for k in keys if k in document}).decode()
 
 
 def _table(collection: str) -> str:

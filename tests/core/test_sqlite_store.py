@@ -12,12 +12,13 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import orjson
 import pytest
 
 from restplug.errors import BackendUnavailable, ConfigError, Conflict, QueryTimeout
-from restplug.store import FindQuery
+from restplug.store import FindQuery, Write
 from restplug.stores import sqlite as sqlite_module
-from restplug.stores.sqlfilter import UnsupportedQuery, compile_filter
+from restplug.stores.sqlfilter import UnsupportedQuery, compile_filter, compile_sort, sort_key_sql
 from restplug.stores.sqlite import SQLiteStore
 
 
@@ -148,7 +149,7 @@ async def test_write_lock_held_elsewhere_times_out_while_reads_go_on(db_path: Pa
         await store.insert("t", 1, {"v": 1}, "e")
         other = sqlite3.connect(db_path, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
-        other.execute("""INSERT INTO "t" VALUES (2, '{}', 'e')""")
+        other.execute("""INSERT INTO "t" (_id, doc, etag) VALUES (2, '{}', 'e')""")
         try:
             assert await ids(store, {}) == [1]  # WAL: readers do not wait for the writer
             started = time.monotonic()
@@ -405,3 +406,132 @@ def test_unhinted_compilation_is_the_general_form() -> None:
     assert "json_each" in compile_filter({"a.b": 1}).where
     assert "json_each" not in compile_filter({"a.b": 1}, array_paths=()).where
     assert "json_each" not in compile_filter({"_id": 1}).where
+
+
+# -- the narrow idx column -----------------------------------------------------------------
+
+BIG = {"prices": {f"p{i}": list(range(50)) for i in range(20)}}
+
+
+def raw(db_path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db_path) as db:
+        return db.execute(sql, params).fetchall()
+
+
+def test_indexed_paths_compile_to_idx_others_to_doc() -> None:
+    indexed = {"n", "o"}
+    where = compile_filter(
+        {"n": {"$in": [1, None]}, "o.x": {"$exists": False}, "o.l": [1]}, indexed=indexed
+    ).where
+    assert "idx" in where and "doc" not in where, where
+    assert "doc" in compile_filter({"prices.p0": 1}, indexed=indexed).where
+    assert "idx" not in compile_filter({"prices.p0": 1}, indexed=indexed).where
+    # The same expression as on doc, column aside, so sorts read idx too.
+    assert compile_sort([("o.x", 1)], indexed=indexed) == compile_sort([("o.x", 1)]).replace(
+        "doc", "idx"
+    )
+
+
+async def test_filters_on_indexed_paths_do_not_read_the_rest_of_the_document(
+    store: SQLiteStore, db_path: Path
+) -> None:
+    await store.prepare("t", ["n", "o.x"])
+    for i in range(6):
+        await store.insert("t", i, {"n": i % 3, "o": {"x": i}, **BIG}, "e")
+    assert {orjson.loads(r[0])["n"] for r in raw(db_path, 'SELECT idx FROM "t"')} == {0, 1, 2}
+    assert all("prices" not in r[0] for r in raw(db_path, 'SELECT idx FROM "t"'))
+    # The indexes are on the idx expressions, so the compiler's SQL uses them.
+    index_sql = dict(raw(db_path, "SELECT name, sql FROM sqlite_schema WHERE tbl_name = 't'"))
+    assert "json_type(idx, '$.n')" in index_sql["t.n"]
+    assert "doc" not in index_sql["t.n"] + index_sql["t.o.x"]
+    plan = await store.explain("t", FindQuery({"o.x": {"$gte": 2}}, [("o.x", -1)]))
+    assert any("USING INDEX t.o.x" in step for step in plan), plan
+    # Proof that doc is not read: a doc changed behind the store's back changes nothing.
+    raw(db_path, """UPDATE "t" SET doc = '{"n": 7}' WHERE _id = 0""")
+    assert await ids(store, {"n": 0}) == [0, 3]
+    assert await store.count("t", {"n": 7}) == 0
+
+
+async def test_filters_on_paths_outside_idx_read_doc(store: SQLiteStore) -> None:
+    await store.prepare("t", ["n"])
+    await store.insert("t", 1, {"n": 1, "prices": {"p0": [5, 6]}}, "e")
+    await store.insert("t", 2, {"n": 2, "prices": {"p0": 7}}, "e")
+    await store.insert("t", 3, {"n": 2}, "e")
+    assert await ids(store, {"prices.p0": 6}) == [1]
+    assert await ids(store, {"prices.p0": {"$exists": False}}) == [3]
+    assert await ids(store, {"n": 2, "prices.p0": {"$gt": 6}}) == [2]
+    page = await store.find("t", FindQuery({}, [("prices.p0", -1)]))
+    assert [s.id for s in page] == [1, 2, 3]
+
+
+async def test_every_write_fills_idx(store: SQLiteStore, db_path: Path) -> None:
+    await store.prepare("t", ["n"])
+    await store.insert("t", 1, {"n": 1, "x": 0}, "e1")
+    await store.replace("t", 1, {"n": 2, "x": 0}, "e2")
+    await store.bulk_write(
+        "t",
+        [Write(2, {"n": 3, "x": 0}, "e1"), Write(1, {"x": 0}, "e3", if_etag="e2")],
+    )
+    rows = raw(db_path, 'SELECT _id, idx FROM "t" ORDER BY _id')
+    assert rows == [(1, "{}"), (2, '{"n":3}')]
+    assert await ids(store, {"n": {"$exists": False}}) == [1]
+
+
+async def test_a_collection_never_prepared_leaves_idx_empty(
+    store: SQLiteStore, db_path: Path
+) -> None:
+    await store.insert("t", 1, {"n": 1}, "e")
+    assert raw(db_path, 'SELECT idx FROM "t"') == [("{}",)]
+    assert await ids(store, {"n": 1}) == [1]
+
+
+async def test_prepare_migrates_a_table_from_before_idx(db_path: Path) -> None:
+    with sqlite3.connect(db_path) as db:
+        db.execute('CREATE TABLE "t" (_id PRIMARY KEY NOT NULL, doc TEXT NOT NULL, etag TEXT)')
+        db.execute(f'CREATE INDEX "t.n" ON "t" ({sort_key_sql("n")}, _id)')
+        db.executemany(
+            """INSERT INTO "t" (_id, doc, etag) VALUES (?, ?, 'e')""",
+            [(1, '{"n": 1, "o": {"x": null}}'), (2, '{"n": 2, "o": {}}'), (3, '{"o": 3}')],
+        )
+    store = SQLiteStore(f"sqlite:///{db_path}")
+    await store.open()
+    try:
+        assert await ids(store, {"n": 2}) == [2]  # before prepare: reads doc, as it was
+        await store.prepare("t", ["n"])
+        index_sql = raw(db_path, "SELECT sql FROM sqlite_schema WHERE name = 't.n'")[0][0]
+        assert "idx" in index_sql and "doc" not in index_sql
+        assert await ids(store, {"n": {"$gte": 1}}) == [1, 2]
+        assert await ids(store, {"n": None}) == [3]
+        await store.insert("t", 4, {"n": 4, "o": {"x": 4}}, "e")
+        # A later prepare with another key: every row's idx is recomputed, missing and null
+        # kept apart as in doc.
+        await store.prepare("t", ["n", "o.x"])
+        assert await ids(store, {"o.x": None}) == [1, 2, 3]
+        assert await ids(store, {"o.x": {"$exists": True}}) == [1, 4]
+        assert await ids(store, {"o": 3}) == [3]
+        assert await ids(store, {"o.x": {"$gt": 0}}) == [4]
+        plan = await store.explain("t", FindQuery({"o.x": 4}))
+        assert any("USING INDEX t.o.x" in step for step in plan), plan
+        # Dropping a path drops its index and the key from idx.
+        await store.prepare("t", ["o.x"])
+        assert raw(db_path, "SELECT name FROM sqlite_schema WHERE name = 't.n'") == []
+        assert raw(db_path, 'SELECT idx FROM "t" WHERE _id = 4') == [('{"o":{"x":4}}',)]
+        assert await ids(store, {"n": {"$gte": 2}}) == [2, 4]
+    finally:
+        await store.close()
+
+
+async def test_writers_in_other_processes_use_the_recorded_keys(
+    store: SQLiteStore, db_path: Path
+) -> None:
+    other = SQLiteStore(f"sqlite:///{db_path}")
+    await other.open()
+    try:
+        await other.insert("t", 1, {"n": 1}, "e")  # before prepare, from the other store
+        await store.prepare("t", ["n"])
+        await other.insert("t", 2, {"n": 2}, "e")
+        await other.replace("t", 1, {"n": 3}, "e")
+        assert await ids(store, {"n": {"$gte": 2}}) == [1, 2]
+        assert raw(db_path, 'SELECT idx FROM "t" ORDER BY _id') == [('{"n":3}',), ('{"n":2}',)]
+    finally:
+        await other.close()
