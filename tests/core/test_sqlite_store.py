@@ -535,3 +535,29 @@ async def test_writers_in_other_processes_use_the_recorded_keys(
         assert raw(db_path, 'SELECT idx FROM "t" ORDER BY _id') == [('{"n":3}',), ('{"n":2}',)]
     finally:
         await other.close()
+
+
+@pytest.mark.parametrize("prepared", [False, True])
+async def test_long_in_lists_match_like_short_ones(store: SQLiteStore, prepared: bool) -> None:
+    """Past a few values $in/$nin take their list as one JSON parameter: same answers, for
+    ids, numbers, floats, strings and array fields, indexed or not."""
+    if prepared:
+        await store.prepare("t", ["n", "s", "arr"])
+    for i in range(60):
+        document = {"n": i, "f": i + 0.5, "s": f"v{i}", "arr": [i, i + 100], "flag": i % 2 == 0}
+        await store.insert("t", i, document, f"e{i}")
+    wanted = list(range(0, 60, 3))  # 20 values: past the short form
+    cases = [
+        ({"_id": {"$in": wanted}}, wanted),
+        ({"n": {"$in": wanted}}, wanted),
+        ({"f": {"$in": [w + 0.5 for w in wanted]}}, wanted),
+        ({"s": {"$in": [f"v{w}" for w in wanted]}}, wanted),
+        ({"arr": {"$in": [w + 100 for w in wanted]}}, wanted),
+        ({"n": {"$nin": wanted}}, [i for i in range(60) if i not in wanted]),
+        ({"n": {"$in": [*map(str, wanted), *wanted[:2]]}}, wanted[:2]),  # "0" is not 0
+        ({"flag": {"$in": [1] * 20}}, []),  # booleans are not numbers
+    ]
+    for filter, expected in cases:
+        found = await store.find("t", FindQuery(filter, [("_id", 1)]))
+        assert [s.id for s in found] == expected, filter
+        assert await store.count("t", filter) == len(expected), filter
