@@ -16,7 +16,8 @@ from restplug.app import RESTPLUG, Restplug
 from restplug.errors import ConfigError
 from restplug.testing import AllowWrites, isolated_environ
 from restplug_auth_oauth.dev_tokens import mint_token
-from restplug_catalog.tasks import TRANSITIONS, load_demo_tasks
+from restplug_catalog.tasks import load_demo_tasks
+from restplug_catalog.tasks.documents import TRANSITIONS
 
 TASKS = "/api/v1/tasks"
 TASK = {"type": "scrape_app", "payload": {"app_id": 10, "countries": ["US"]}}

@@ -1,0 +1,235 @@
+"""Task documents: settings, schemas, the list resource, and compare-and-set updates."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from marshmallow import Schema, fields, validate
+
+from restplug.config import Setting, http_url, optional, positive_int
+from restplug.errors import NotFound, PreconditionFailed
+from restplug.http import (
+    etag_of,
+    strong_match,
+)
+from restplug.permissions import Scope
+from restplug.resources import Resource
+
+if TYPE_CHECKING:
+    from restplug.store import DocumentStore
+
+log = logging.getLogger("restplug.catalog.tasks")
+
+SCOPE = Scope("backend/tasks")
+#: Where a task may go from each status; a status not listed here is unknown.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "pending": ("running",),
+    "running": ("done", "failed"),
+    "done": (),
+    "failed": (),
+}
+FORWARDING_STATES = ("pending", "done", "failed", "off")
+#: Answers that say "not now" rather than "never": forwarding retries them like 5xx.
+RETRYABLE_CLIENT_ERRORS = frozenset({408, 425, 429})
+#: Reads are answered from the store each time; nobody on the way may keep a copy.
+NO_STORE = {"Cache-Control": "private, no-store"}
+#: Compare-and-set rounds before a write gives up: losing one round means another write got in
+#: between (a worker's PATCH, the forwarder's bookkeeping), losing this many means a storm.
+CAS_ROUNDS = 5
+
+
+# -- settings -------------------------------------------------------------------------------
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "RESTPLUG_ORCHESTRATOR_URL",
+        None,
+        optional(http_url),
+        "where registered tasks are POSTed (unset: tasks are only stored)",
+    ),
+    Setting(
+        "RESTPLUG_ORCHESTRATOR_TIMEOUT_MS",
+        5000,
+        positive_int,
+        "longest wait for the orchestrator to answer one forward, ms",
+    ),
+    Setting(
+        "RESTPLUG_ORCHESTRATOR_RETRY_BASE_MS",
+        1000,
+        positive_int,
+        "wait before the first retry of a failed forward, ms (doubles per attempt)",
+    ),
+    Setting(
+        "RESTPLUG_ORCHESTRATOR_RETRY_MAX_MS",
+        300_000,
+        positive_int,
+        "longest wait between two attempts of one forward, ms (wins over the base)",
+    ),
+    Setting(
+        "RESTPLUG_ORCHESTRATOR_CONCURRENCY",
+        4,
+        positive_int,
+        "forwards in flight at once (a hanging orchestrator holds up no more than these)",
+    ),
+)
+
+
+# -- documents ------------------------------------------------------------------------------
+
+
+class ForwardingSchema(Schema):
+    """Where the task stands on its way to the orchestrator."""
+
+    state = fields.String(
+        validate=validate.OneOf(FORWARDING_STATES),
+        metadata={"description": "off when no orchestrator is configured"},
+    )
+    attempts = fields.Integer(metadata={"description": "requests made to the orchestrator"})
+    last_error = fields.String(
+        allow_none=True, metadata={"description": "why the latest failed attempt failed"}
+    )
+    next_attempt_at = fields.String(
+        allow_none=True, metadata={"description": "when the next attempt is due (pending only)"}
+    )
+
+
+class TaskSchema(Schema):
+    """A task for the scraping orchestrator, as stored and returned."""
+
+    id = fields.String(dump_only=True)
+    type = fields.String()
+    payload = fields.Dict(keys=fields.String())
+    status = fields.String(validate=validate.OneOf(tuple(TRANSITIONS)))
+    result = fields.Raw(metadata={"description": "set by a worker, usually when done"})
+    error = fields.String(metadata={"description": "set by a worker, usually when failed"})
+    created_at = fields.String()
+    updated_at = fields.String()
+    forwarding = fields.Nested(ForwardingSchema)
+
+
+class TaskCreateSchema(Schema):
+    """The body of ``POST /api/v1/tasks``."""
+
+    error_messages = {"unknown": "set by the server: send only type and payload"}
+
+    type = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    payload = fields.Dict(keys=fields.String(), required=True)
+
+
+class TaskPatchSchema(Schema):
+    """The body of ``PATCH /api/v1/tasks/{id}``: a JSON merge patch moving the status on.
+
+    ``status`` is a plain string here so that an unknown status is refused as a transition
+    (409) with the allowed ones, like any other impossible move."""
+
+    error_messages = {"unknown": "cannot be changed: a PATCH sets only status, result and error"}
+
+    status = fields.String(required=True)
+    result = fields.Raw(allow_none=True)
+    error = fields.String(allow_none=True, validate=validate.Length(max=10_000))
+
+
+class TaskPageSchema(Schema):
+    """One page of tasks: the list envelope every list of the API uses."""
+
+    items = fields.List(fields.Nested(TaskSchema))
+    total = fields.Integer(allow_none=True)
+    page = fields.Integer(allow_none=True)
+    size = fields.Integer()
+    pages = fields.Integer(allow_none=True)
+    next_cursor = fields.String(allow_none=True)
+
+
+class TaskListQuerySchema(Schema):
+    """The query parameters of ``GET /api/v1/tasks``, for the OpenAPI document."""
+
+    status = fields.String(metadata={"description": "one status"})
+    status__in = fields.String(metadata={"description": "comma-separated statuses"})
+    type = fields.String(metadata={"description": "one task type"})
+    type__in = fields.String(metadata={"description": "comma-separated task types"})
+    page = fields.Integer(metadata={"description": "page number, from 1"})
+    size = fields.Integer(metadata={"description": "items per page, 1..100 (default 20)"})
+    cursor = fields.String(metadata={"description": "opaque cursor from next_cursor"})
+    order_by = fields.String(metadata={"description": "created_at or -created_at (default)"})
+    fields_ = fields.String(data_key="fields", metadata={"description": "paths to return"})
+    count = fields.String(metadata={"description": "exact (default) or none"})
+
+
+#: Only for the list parser (filters, sort, cursors): never registered, so no CRUD routes.
+TASKS = Resource(
+    name="tasks",
+    schema=TaskSchema,
+    title="Tasks",
+    description="Work for the scraping orchestrator.",
+    filters={"status": ("in",), "type": ("in",)},
+    sorts=("created_at",),
+    default_order=("-created_at",),
+)
+#: The forwarder's start-up scan filters on the forwarding state.
+INDEX_PATHS = [*TASKS.index_paths, "forwarding.state"]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def timestamp(moment: datetime) -> str:
+    """A fixed-width ISO 8601 UTC timestamp: string order is time order, so the store can sort
+    ``created_at`` as text."""
+    return moment.isoformat(timespec="microseconds")
+
+
+def new_task(id: str, task_type: str, payload: dict[str, Any], *, forward: bool) -> dict[str, Any]:
+    """A freshly registered task; ``forward`` when an orchestrator is configured."""
+    stamp = timestamp(utc_now())
+    return {
+        "id": id,
+        "type": task_type,
+        "payload": payload,
+        "status": "pending",
+        "created_at": stamp,
+        "updated_at": stamp,
+        "forwarding": {
+            "state": "pending" if forward else "off",
+            "attempts": 0,
+            "last_error": None,
+            "next_attempt_at": stamp if forward else None,
+        },
+    }
+
+
+async def update_task(
+    store: DocumentStore,
+    id: str,
+    change: Callable[[dict[str, Any]], dict[str, Any]],
+    *,
+    if_match: str | None = None,
+) -> tuple[dict[str, Any], str] | None:
+    """Read a task, ``change`` it and write it back with the store's compare-and-set.
+
+    Workers PATCH the status while the forwarder records its attempts: when another write got
+    in between, the task is read again and ``change`` re-applied to what is there now, so
+    neither write is lost and a transition is always checked against the current status (two
+    workers cannot both move one task to running).  With ``if_match`` the client asked for
+    one exact version: a different one raises PreconditionFailed at once.  PreconditionFailed
+    also ends a storm of :data:`CAS_ROUNDS` lost rounds.  None when there is no such task."""
+    for _ in range(CAS_ROUNDS):
+        stored = await store.get(TASKS.name, id)
+        if stored is None:
+            return None
+        if if_match is not None and not strong_match(if_match, stored.etag):
+            raise PreconditionFailed(id)
+        document = change(stored.document)
+        etag = etag_of(document)
+        try:
+            await store.replace(TASKS.name, id, document, etag, if_etag=stored.etag)
+        except PreconditionFailed:
+            continue
+        except NotFound:
+            return None
+        return document, etag
+    raise PreconditionFailed(id)
