@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -11,17 +10,12 @@ from marshmallow import Schema, fields, validate
 
 from restplug.config import Setting, http_url, optional, positive_int
 from restplug.errors import NotFound, PreconditionFailed
-from restplug.http import (
-    etag_of,
-    strong_match,
-)
+from restplug.http import etag_of, strong_match
 from restplug.permissions import Scope
 from restplug.resources import Resource
 
 if TYPE_CHECKING:
     from restplug.store import DocumentStore
-
-log = logging.getLogger("restplug.catalog.tasks")
 
 SCOPE = Scope("backend/tasks")
 #: Where a task may go from each status; a status not listed here is unknown.
