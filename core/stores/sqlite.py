@@ -23,6 +23,17 @@ plain, indexable SQL; see the sqlfilter module.  A table ``_restplug_indexed`` h
 collection's ``idx`` keys, written by ``prepare`` together with the ``idx`` values it recomputes
 when they change, and read by every write (to fill ``idx``) and every find (to compile) in the
 same transaction as the rows, so processes sharing the file never mix two forms.
+
+**Multikey.**  A condition on a path that has held an array searches each document's array
+with ``json_each``, which no index serves.  So, as MongoDB's multikey indexes do, each prepared
+collection has a side table ``"{collection}:keys"`` with a row ``(path, key, _id)`` for every
+value an equality on a prepared path would match in a document (each element of an array, or
+the scalar; see :func:`~restplug.stores.sqlfilter.multikeys`), and the compiler answers
+``$eq``/``$in`` on such a path from it.  Its paths are recorded in ``_restplug_indexed`` with
+the idx keys, and every write keeps the rows in step in its own transaction.  Every prepared
+path of object keys gets rows, not only those holding arrays today: a path first gets an array
+on some write, and rows for the other documents could then only come from a full scan.  The
+name holds a ``:``, so it cannot clash with a collection or with a path index ``collection.path``.
 """
 
 from __future__ import annotations
@@ -55,9 +66,11 @@ from restplug.errors import (
 )
 from restplug.store import Filter, FindQuery, Stored, Write
 from restplug.stores.sqlfilter import (
+    CompiledFilter,
     array_paths_of,
     compile_filter,
     compile_sort,
+    multikeys,
     parse_path,
     sort_key_sql,
 )
@@ -188,8 +201,15 @@ class SQLiteStore:
         )
         db.execute(
             f"CREATE TABLE IF NOT EXISTS {_INDEXED_TABLE} (collection TEXT PRIMARY KEY NOT NULL, "
-            "keys TEXT NOT NULL) WITHOUT ROWID"
+            "keys TEXT NOT NULL, multikey TEXT NOT NULL DEFAULT '[]') WITHOUT ROWID"
         )
+        # A file from before the keys tables: no multikey paths recorded, so prepare builds
+        # them.
+        sql = f"SELECT 1 FROM pragma_table_info('{_INDEXED_TABLE}') WHERE name = 'multikey'"
+        if db.execute(sql).fetchone() is None:
+            db.execute(
+                f"ALTER TABLE {_INDEXED_TABLE} ADD COLUMN multikey TEXT NOT NULL DEFAULT '[]'"
+            )
         return writer
 
     def _connect(self, readonly: bool) -> _Connection:
@@ -237,6 +257,11 @@ class SQLiteStore:
         """
         table = _table(collection)
         keys = sorted({parse_path(p)[0] for p in index_paths} - {"_id"})
+        # Paths with an array index in them are left to json_each: their rows would need
+        # MongoDB's rules for an index segment, for little use.
+        multikey = sorted(
+            {p for p in index_paths if p != "_id" and not any(s.isdigit() for s in parse_path(p))}
+        )
         indexes = {
             f"{collection}.{p}": f'CREATE INDEX "{collection}.{p}" ON {table} '
             f"({sort_key_sql(p, indexed=keys)}, _id)"
@@ -247,8 +272,11 @@ class SQLiteStore:
         def run(db: sqlite3.Connection) -> bool:
             with _transaction(db, "IMMEDIATE"):
                 self._create_table(db, collection)
-                if _indexed_keys(db, collection) != keys:
+                recorded_keys, recorded_multikey = _indexed(db, collection)
+                if recorded_keys != keys:
                     self._renarrow(db, collection, keys)
+                if recorded_multikey != multikey:
+                    self._rekey(db, collection, recorded_multikey, multikey)
                 # Ours are named "collection.path"; SQLite keeps each one's CREATE text.
                 existing = dict(
                     db.execute(
@@ -281,7 +309,8 @@ class SQLiteStore:
         """
         table = _table(collection)
         db.execute(
-            f"INSERT OR REPLACE INTO {_INDEXED_TABLE} (collection, keys) VALUES (?, ?)",
+            f"INSERT INTO {_INDEXED_TABLE} (collection, keys) VALUES (?, ?) "
+            "ON CONFLICT (collection) DO UPDATE SET keys = excluded.keys",
             (collection, orjson.dumps(keys).decode()),
         )
         # Batches in rowid order, each starting past the last one: a seek, not a rescan.
@@ -293,6 +322,43 @@ class SQLiteStore:
                 [(_narrow(orjson.loads(doc), keys), rowid) for rowid, doc in rows],
             )
             select = f"SELECT rowid, doc FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?"
+            rows = db.execute(select, (rows[-1][0], _RENARROW_BATCH)).fetchall()
+
+    @staticmethod
+    def _rekey(
+        db: sqlite3.Connection, collection: str, recorded: list[str], multikey: list[str]
+    ) -> None:
+        """Record ``multikey`` as the collection's multikey paths, drop the rows of paths no
+        longer among them and add those of new ones.  Run after :meth:`_renarrow`: the rows
+        are computed from ``idx``, which holds every prepared path and is far smaller than
+        ``doc``."""
+        table, keys_table = _table(collection), _keys_table(collection)
+        db.execute(
+            f"CREATE TABLE IF NOT EXISTS {keys_table} (path TEXT NOT NULL, key NOT NULL, "
+            "_id NOT NULL, PRIMARY KEY (path, key, _id)) WITHOUT ROWID"
+        )
+        db.execute(f'CREATE INDEX IF NOT EXISTS "{collection}:keys:_id" ON {keys_table} (_id)')
+        # The collection's row exists: paths to record mean idx keys, recorded by _renarrow,
+        # and paths to forget were recorded in it.
+        db.execute(
+            f"UPDATE {_INDEXED_TABLE} SET multikey = ? WHERE collection = ?",
+            (orjson.dumps(multikey).decode(), collection),
+        )
+        db.execute(
+            f"DELETE FROM {keys_table} WHERE path NOT IN (SELECT value FROM json_each(?))",
+            (orjson.dumps(multikey).decode(),),
+        )
+        added = [p for p in multikey if p not in recorded]
+        if not added:
+            return
+        select = f"SELECT rowid, _id, idx FROM {table} ORDER BY rowid LIMIT ?"
+        rows = db.execute(select, (_RENARROW_BATCH,)).fetchall()
+        while rows:
+            db.executemany(
+                f"INSERT INTO {keys_table} (path, key, _id) VALUES (?, ?, ?)",
+                [row for _, id, idx in rows for row in _key_rows(id, orjson.loads(idx), added)],
+            )
+            select = f"SELECT rowid, _id, idx FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?"
             rows = db.execute(select, (rows[-1][0], _RENARROW_BATCH)).fetchall()
 
     def _refresh_statistics(
@@ -381,11 +447,7 @@ class SQLiteStore:
         ranked = None if rank is None else _rank_json(rank)
 
         def run(db: sqlite3.Connection) -> int:
-            compiled = compile_filter(
-                filter,
-                array_paths=_array_paths(db, collection),
-                indexed=_indexed_keys(db, collection),
-            )
+            compiled = _compile(db, collection, filter)
             sql = f"SELECT count(*) FROM {table} WHERE {compiled.where}"
             params = compiled.params
             if ranked is not None:
@@ -412,10 +474,8 @@ class SQLiteStore:
     def _find_sql(
         db: sqlite3.Connection, collection: str, query: FindQuery
     ) -> tuple[str, dict[str, Any]]:
-        indexed = _indexed_keys(db, collection)
-        compiled = compile_filter(
-            query.filter, array_paths=_array_paths(db, collection), indexed=indexed
-        )
+        compiled = _compile(db, collection, query.filter)
+        indexed, _ = _indexed(db, collection)
         limit = -1 if query.limit is None else query.limit
         params = {**compiled.params, "_limit": limit, "_offset": query.skip}
         if query.rank is not None:
@@ -462,7 +522,7 @@ class SQLiteStore:
         text = _dumps(document)
 
         def run(db: sqlite3.Connection) -> None:
-            with self._writing(db, collection, document) as keys:
+            with self._writing(db, collection, document) as (keys, multikey):
                 try:
                     db.execute(
                         f"INSERT INTO {table} (_id, doc, etag, idx) VALUES (?, ?, ?, ?)",
@@ -470,6 +530,7 @@ class SQLiteStore:
                     )
                 except sqlite3.IntegrityError as e:
                     raise Conflict(f"{collection} {id!r} already exists") from e
+                _add_keys(db, collection, id, document, multikey)
 
         await self._write(run)
 
@@ -490,7 +551,7 @@ class SQLiteStore:
         text = _dumps(document)
 
         def run(db: sqlite3.Connection) -> None:
-            with self._writing(db, collection, document) as keys:
+            with self._writing(db, collection, document) as (keys, multikey):
                 sql = f"UPDATE {table} SET doc = ?, etag = ?, idx = ? WHERE _id = ?"
                 params: tuple[Any, ...] = (text, etag, _narrow(document, keys), id)
                 if if_etag is not None:
@@ -498,6 +559,8 @@ class SQLiteStore:
                     params += (if_etag,)
                 if db.execute(sql, params).rowcount == 0:
                     _raise_missing_or_stale(db, table, collection, id)
+                _drop_keys(db, collection, id, multikey)
+                _add_keys(db, collection, id, document, multikey)
 
         await self._write(run)
 
@@ -507,7 +570,7 @@ class SQLiteStore:
         _check_id(id)
 
         def run(db: sqlite3.Connection) -> None:
-            with self._writing(db, collection, None):
+            with self._writing(db, collection, None) as (_, multikey):
                 sql = f"DELETE FROM {table} WHERE _id = ?"
                 params: tuple[Any, ...] = (id,)
                 if if_etag is not None:
@@ -515,6 +578,7 @@ class SQLiteStore:
                     params += (if_etag,)
                 if db.execute(sql, params).rowcount == 0:
                     _raise_missing_or_stale(db, table, collection, id)
+                _drop_keys(db, collection, id, multikey)
 
         await self._write(run)
 
@@ -528,7 +592,8 @@ class SQLiteStore:
 
         def run(db: sqlite3.Connection) -> list[bool]:
             applied = []
-            with self._writing(db, collection, *(w.document for w in writes)) as keys:
+            written = self._writing(db, collection, *(w.document for w in writes))
+            with written as (keys, multikey):
                 for id, text, etag, if_etag, document in rows:
                     idx = _narrow(document, keys)
                     if if_etag is None:
@@ -544,6 +609,10 @@ class SQLiteStore:
                         )
                         cursor = db.execute(sql, (text, etag, idx, id, if_etag))
                     applied.append(cursor.rowcount == 1)
+                    if cursor.rowcount == 1:
+                        if if_etag is not None:
+                            _drop_keys(db, collection, id, multikey)
+                        _add_keys(db, collection, id, document, multikey)
             return applied
 
         return await self._write(run) if writes else []
@@ -551,10 +620,10 @@ class SQLiteStore:
     @contextlib.contextmanager
     def _writing(
         self, db: sqlite3.Connection, collection: str, *documents: Mapping[str, Any] | None
-    ) -> Iterator[list[str]]:
+    ) -> Iterator[tuple[list[str], list[str]]]:
         """A write transaction on ``collection`` that also records the documents' array paths,
-        yielding the collection's idx keys as of this transaction (another process may prepare
-        with new ones: they are read here, never cached).
+        yielding the collection's idx keys and multikey paths as of this transaction (another
+        process may prepare with new ones: they are read here, never cached).
 
         The paths are committed with the document, so no reader can see the document without
         them.  The in-memory copies are updated only after the commit: a rolled-back write must
@@ -571,7 +640,7 @@ class SQLiteStore:
                 f"INSERT OR IGNORE INTO {_ARRAYS_TABLE} (collection, path) VALUES (?, ?)",
                 [(collection, p) for p in sorted(new)],
             )
-            yield _indexed_keys(db, collection)
+            yield _indexed(db, collection)
         self._tables.add(collection)
         self._arrays[collection] = known | new
         self._writes[collection] = self._writes.get(collection, 0) + 1
@@ -681,11 +750,45 @@ def _array_paths(db: sqlite3.Connection, collection: str) -> list[str]:
     return [row[0] for row in rows]
 
 
-def _indexed_keys(db: sqlite3.Connection, collection: str) -> list[str]:
-    """The collection's idx keys, sorted; none for a collection never prepared."""
-    sql = f"SELECT keys FROM {_INDEXED_TABLE} WHERE collection = ?"
+def _indexed(db: sqlite3.Connection, collection: str) -> tuple[list[str], list[str]]:
+    """The collection's idx keys and multikey paths, sorted; none for a collection never
+    prepared."""
+    sql = f"SELECT keys, multikey FROM {_INDEXED_TABLE} WHERE collection = ?"
     row = db.execute(sql, (collection,)).fetchone()
-    return orjson.loads(row[0]) if row else []
+    return (orjson.loads(row[0]), orjson.loads(row[1])) if row else ([], [])
+
+
+def _compile(db: sqlite3.Connection, collection: str, filter: Filter) -> CompiledFilter:
+    """``filter`` compiled with what the collection records in this transaction."""
+    indexed, multikey = _indexed(db, collection)
+    return compile_filter(
+        filter,
+        array_paths=_array_paths(db, collection),
+        indexed=indexed,
+        multikey=multikey,
+        keys_table=_keys_table(collection),
+    )
+
+
+def _key_rows(
+    id: Any, document: Mapping[str, Any], paths: Sequence[str]
+) -> list[tuple[str, Any, Any]]:
+    return [(path, key, id) for path in paths for key in multikeys(document, path)]
+
+
+def _add_keys(
+    db: sqlite3.Connection, collection: str, id: Any, document: Mapping[str, Any], paths: list[str]
+) -> None:
+    if paths:
+        db.executemany(
+            f"INSERT INTO {_keys_table(collection)} (path, key, _id) VALUES (?, ?, ?)",
+            _key_rows(id, document, paths),
+        )
+
+
+def _drop_keys(db: sqlite3.Connection, collection: str, id: Any, paths: list[str]) -> None:
+    if paths:
+        db.execute(f"DELETE FROM {_keys_table(collection)} WHERE _id = ?", (id,))
 
 
 def _narrow(document: Mapping[str, Any], keys: Sequence[str]) -> str:
@@ -700,6 +803,13 @@ def _table(collection: str) -> str:
     if collection.lower().startswith("sqlite_"):
         raise ValueError(f"collection name {collection!r} is reserved by SQLite")
     return f'"{collection}"'
+
+
+def _keys_table(collection: str) -> str:
+    """The quoted name of the collection's multikey table (the name is checked by
+    :func:`_table`)."""
+    _table(collection)
+    return f'"{collection}:keys"'
 
 
 def _check_id(id: Any) -> None:

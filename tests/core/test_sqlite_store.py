@@ -324,7 +324,8 @@ async def test_a_path_that_gets_an_array_is_searched_element_wise(
     await store.insert("t", 2, {"tags": ["a", "b"]}, "e")
     assert await ids(store, {"tags": "b"}) == [2]
     assert await ids(store, {"tags": "a"}) == [1, 2]
-    array_plan = await store.explain("t", FindQuery({"tags": "b"}))
+    # Equality is answered from the multikey table (see below); a range searches elements.
+    array_plan = await store.explain("t", FindQuery({"tags": {"$gt": "a"}}))
     assert any("VIRTUAL TABLE" in step for step in array_plan), array_plan
     # The record is in the file, for the next process to see.
     again = SQLiteStore(f"sqlite:///{db_path}")
@@ -561,3 +562,119 @@ async def test_long_in_lists_match_like_short_ones(store: SQLiteStore, prepared:
         found = await store.find("t", FindQuery(filter, [("_id", 1)]))
         assert [s.id for s in found] == expected, filter
         assert await store.count("t", filter) == len(expected), filter
+
+
+# -- the multikey table --------------------------------------------------------------------
+
+
+def keys(db_path: Path, path: str) -> list[tuple[Any, Any]]:
+    sql = 'SELECT key, _id FROM "t:keys" WHERE path = ? ORDER BY _id, key'
+    return [tuple(row) for row in raw(db_path, sql, path)]
+
+
+async def test_equality_on_a_prepared_array_path_reads_the_keys_table(store: SQLiteStore) -> None:
+    await store.prepare("t", ["tags", "n"])
+    await store.insert("t", 1, {"tags": ["a", "b"], "n": 1}, "e")
+    for filter in ({"tags": {"$in": ["b", "c"]}}, {"tags": "b"}, {"tags": {"$eq": "b"}}):
+        plan = await store.explain("t", FindQuery(filter))
+        assert any("USING PRIMARY KEY (path=? AND key=?)" in s for s in plan), (filter, plan)
+        assert not any("VIRTUAL TABLE" in step for step in plan), (filter, plan)
+        assert await ids(store, filter) == [1]
+    # Operators the rows cannot answer keep the json_each form, with the same answers.
+    for filter, expected in [
+        ({"tags": {"$nin": ["b"]}}, []),
+        ({"tags": {"$ne": "c"}}, [1]),
+        ({"tags": {"$in": ["c", None]}}, []),
+        ({"tags": ["a", "b"]}, [1]),
+        ({"tags": {"$exists": True}}, [1]),
+    ]:
+        plan = await store.explain("t", FindQuery(filter))
+        assert not any("t:keys" in step for step in plan), (filter, plan)
+        assert await ids(store, filter) == expected, filter
+    # A path that never held an array keeps its plain, indexed form.
+    plan = await store.explain("t", FindQuery({"n": {"$in": [1, 2]}}))
+    assert any("USING INDEX t.n" in step for step in plan), plan
+
+
+async def test_the_keys_table_follows_every_write(store: SQLiteStore, db_path: Path) -> None:
+    await store.prepare("t", ["tags", "o.x", "l.0"])
+    await store.insert("t", 1, {"tags": ["a", "b", "a"], "o": {"x": [1, 2.5]}}, "e")
+    await store.insert("t", 2, {"tags": "a", "o": {"x": None}}, "e")  # a scalar, a null
+    assert keys(db_path, "tags") == [("a", 1), ("b", 1), ("a", 2)]
+    assert keys(db_path, "o.x") == [(1, 1), (2.5, 1)]
+    assert keys(db_path, "l.0") == []  # paths with an array index keep json_each
+    assert await ids(store, {"tags": "a"}) == [1, 2]
+    assert await ids(store, {"o.x": {"$in": [2.5]}}) == [1]
+    # A replace drops the elements no longer there.
+    await store.replace("t", 1, {"tags": ["c"]}, "e2")
+    assert keys(db_path, "tags") == [("c", 1), ("a", 2)]
+    assert await ids(store, {"tags": "b"}) == []
+    assert await ids(store, {"o.x": 1}) == []
+    await store.delete("t", 2)
+    assert keys(db_path, "tags") == [("c", 1)]
+    assert await ids(store, {"tags": "a"}) == []
+    applied = await store.bulk_write(
+        "t",
+        [
+            Write(3, {"tags": ["d", "e"]}, "e"),
+            Write(1, {"tags": ["d"]}, "e3", if_etag="e2"),
+            Write(1, {"tags": ["lost"]}, "e4", if_etag="stale"),  # not applied: no rows
+            Write(3, {"tags": ["lost"]}, "e"),  # id taken: no rows
+        ],
+    )
+    assert applied == [True, True, False, False]
+    assert keys(db_path, "tags") == [("d", 1), ("d", 3), ("e", 3)]
+    assert await ids(store, {"tags": {"$in": ["d", "lost"]}}) == [1, 3]
+    # A failed write leaves the rows as they were.
+    with pytest.raises(Conflict):
+        await store.insert("t", 3, {"tags": ["lost"]}, "e")
+    assert keys(db_path, "tags") == [("d", 1), ("d", 3), ("e", 3)]
+
+
+async def test_keys_keep_booleans_numbers_and_strings_apart(store: SQLiteStore) -> None:
+    await store.prepare("t", ["v"])
+    values = {1: [True, 2], 2: [1, "x"], 3: [False, 0.0], 4: ["1", None], 5: 1.0, 6: True}
+    for id, value in values.items():
+        await store.insert("t", id, {"v": value}, "e")
+    cases = [
+        ({"v": True}, [1, 6]),
+        ({"v": 1}, [2, 5]),
+        ({"v": {"$in": [False]}}, [3]),
+        ({"v": {"$in": [0]}}, [3]),
+        ({"v": "1"}, [4]),
+        ({"v": {"$in": [1, True]}}, [1, 2, 5, 6]),
+        ({"v": {"$in": [str(i) for i in range(20)]}}, [4]),  # the long (JSON) form
+        ({"v": {"$in": list(range(2, 22))}}, [1]),
+    ]
+    for filter, expected in cases:
+        plan = await store.explain("t", FindQuery(filter))
+        assert any("t:keys" in step for step in plan), (filter, plan)
+        assert await ids(store, filter) == expected, filter
+        assert await store.count("t", filter) == len(expected), filter
+
+
+async def test_keys_are_only_used_while_no_parent_holds_an_array(store: SQLiteStore) -> None:
+    await store.prepare("t", ["o.x"])
+    await store.insert("t", 1, {"o": {"x": [1, 2]}}, "e")
+    assert any("t:keys" in s for s in await store.explain("t", FindQuery({"o.x": 2})))
+    # An array of objects above the last segment: the rows (which follow objects only) miss
+    # this document, so the compiler goes back to json_each.
+    await store.insert("t", 2, {"o": [{"x": 2}]}, "e")
+    assert not any("t:keys" in s for s in await store.explain("t", FindQuery({"o.x": 2})))
+    assert await ids(store, {"o.x": 2}) == [1, 2]
+
+
+async def test_prepare_builds_the_keys_of_a_new_path(store: SQLiteStore, db_path: Path) -> None:
+    await store.prepare("t", ["n"])
+    await store.insert("t", 1, {"n": 1, "tags": ["a", "b"]}, "e")
+    await store.insert("t", 2, {"n": 2, "tags": "b"}, "e")
+    assert keys(db_path, "tags") == []
+    await store.prepare("t", ["n", "tags"])
+    assert keys(db_path, "tags") == [("a", 1), ("b", 1), ("b", 2)]
+    assert any("t:keys" in s for s in await store.explain("t", FindQuery({"tags": "b"})))
+    assert await ids(store, {"tags": "b"}) == [1, 2]
+    # Dropping the path drops its rows; its equality goes back to json_each.
+    await store.prepare("t", ["n"])
+    assert keys(db_path, "tags") == []
+    assert not any("t:keys" in s for s in await store.explain("t", FindQuery({"tags": "b"})))
+    assert await ids(store, {"tags": "b"}) == [1, 2]
