@@ -43,7 +43,7 @@ from restplug.errors import BackendUnavailable
 
 # The store's connection machinery (WAL, one writer thread, pooled readers, a deadline on every
 # statement, SQLite errors translated) and its name and id checks, reused rather than copied.
-from restplug.stores.sqlite import SQLiteStore, _check_id, _table, _transaction
+from restplug.stores.sqlite import SQLiteStore, check_id, quoted_table, transaction
 
 if TYPE_CHECKING:
     from restplug.config import Settings
@@ -81,7 +81,7 @@ class _Tables:
 
     @classmethod
     def of(cls, collection: str, *, building: bool = False) -> _Tables:
-        _table(collection)  # the store's rule for collection names keeps the quoting safe
+        quoted_table(collection)  # the store's rule for collection names keeps the quoting safe
         base = f"{collection}.new" if building else collection
         return cls(f"{base}.fts", f"{base}.ids", building)
 
@@ -125,7 +125,7 @@ class SQLiteSearchIndex:
         tables = _Tables.of(collection)
 
         def run(db: sqlite3.Connection) -> bool:
-            with _transaction(db, "IMMEDIATE"):
+            with transaction(db, "IMMEDIATE"):
                 columns = [row[1] for row in db.execute(f'PRAGMA table_info("{tables.fts}")')]
                 replaced = bool(columns) and columns != ["_id", *fields]
                 if replaced:
@@ -133,7 +133,7 @@ class SQLiteSearchIndex:
                 _create(db, tables, fields)
             return replaced
 
-        if await self._db._write(run):
+        if await self._db.run_write(run):
             log.warning(
                 "the search fields of %s changed: its search index was emptied; "
                 "run `restplug reindex %s`",
@@ -146,28 +146,28 @@ class SQLiteSearchIndex:
         """Index one document (replacing its previous text), in the rebuild's tables too while
         a rebuild runs."""
         fields = self._prepared(collection)
-        _check_id(id)
+        check_id(id)
         texts = _texts(document, fields)
 
         def run(db: sqlite3.Connection) -> None:
-            with _transaction(db, "IMMEDIATE"):
+            with transaction(db, "IMMEDIATE"):
                 for tables in _targets(db, collection):
                     _put(db, tables, fields, id, texts)
 
-        await self._db._write(run)
+        await self._db.run_write(run)
 
     async def delete(self, collection: str, id: Any) -> None:
         """Remove one document; an absent one is not an error.  While a rebuild runs, the id
         stays in its id map as a tombstone so the rebuild does not bring the document back."""
         self._prepared(collection)
-        _check_id(id)
+        check_id(id)
 
         def run(db: sqlite3.Connection) -> None:
-            with _transaction(db, "IMMEDIATE"):
+            with transaction(db, "IMMEDIATE"):
                 for tables in _targets(db, collection):
                     _remove(db, tables, id)
 
-        await self._db._write(run)
+        await self._db.run_write(run)
 
     async def search(self, collection: str, text: str, limit: int) -> list[tuple[Any, float]]:
         """At most ``limit`` (id, score) pairs, best first; every word of ``text`` must match
@@ -184,7 +184,7 @@ class SQLiteSearchIndex:
             f'WHERE "{fts}" MATCH ? ORDER BY score DESC, rowid LIMIT ?'
         )
         params = (*fields.values(), match, limit)
-        return await self._db._read(
+        return await self._db.run_read(
             lambda db: [(row[0], row[1]) for row in db.execute(sql, params)]
         )
 
@@ -198,42 +198,42 @@ class SQLiteSearchIndex:
         live, building = _Tables.of(collection), _Tables.of(collection, building=True)
 
         def start(db: sqlite3.Connection) -> None:
-            with _transaction(db, "IMMEDIATE"):
+            with transaction(db, "IMMEDIATE"):
                 _drop(db, building)  # left over by a rebuild that died
                 _create(db, building, fields)
 
         def fill(batch: list[tuple[Any, list[str]]], db: sqlite3.Connection) -> None:
-            with _transaction(db, "IMMEDIATE"):
+            with transaction(db, "IMMEDIATE"):
                 for id, texts in batch:
                     if _rowid(db, building, id, create=False) is None:  # else changed meanwhile
                         _put(db, building, fields, id, texts)
 
         def swap(db: sqlite3.Connection) -> None:
-            with _transaction(db, "IMMEDIATE"):
+            with transaction(db, "IMMEDIATE"):
                 _drop(db, live)
                 db.execute(f'ALTER TABLE "{building.fts}" RENAME TO "{live.fts}"')
                 db.execute(f'ALTER TABLE "{building.ids}" RENAME TO "{live.ids}"')
 
         async with self._rebuilding[collection]:
-            await self._db._write(start)
+            await self._db.run_write(start)
             try:
                 count = 0
                 batch: list[tuple[Any, list[str]]] = []
                 async for id, document in documents:
-                    _check_id(id)
+                    check_id(id)
                     batch.append((id, _texts(document, fields)))
                     count += 1
                     if len(batch) == _BATCH:
-                        await self._db._write(functools.partial(fill, batch))
+                        await self._db.run_write(functools.partial(fill, batch))
                         batch = []
                 if batch:
-                    await self._db._write(functools.partial(fill, batch))
-                await self._db._write(swap)
+                    await self._db.run_write(functools.partial(fill, batch))
+                await self._db.run_write(swap)
             except BaseException:
                 # Best effort: tables left behind cost only the double writes, until the next
                 # rebuild drops them.
                 try:
-                    await self._db._write(lambda db: _drop(db, building))
+                    await self._db.run_write(lambda db: _drop(db, building))
                 except Exception as e:
                     log.warning(
                         "could not drop the unfinished search index of %s: %s", collection, e

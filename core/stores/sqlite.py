@@ -241,7 +241,7 @@ class SQLiteStore:
 
     async def ping(self) -> None:
         """Run a trivial query on a reader connection."""
-        await self._read(lambda db: db.execute("SELECT 1").fetchone())
+        await self.run_read(lambda db: db.execute("SELECT 1").fetchone())
 
     # -- schema ---------------------------------------------------------------------------
 
@@ -255,7 +255,7 @@ class SQLiteStore:
         name ``idx`` or ``doc`` by key) rebuilt, in one transaction.  That is start-up work
         proportional to the table, so it is not bounded by ``timeout_ms``.
         """
-        table = _table(collection)
+        table = quoted_table(collection)
         keys = sorted({parse_path(p)[0] for p in index_paths} - {"_id"})
         # Paths with an array index in them are left to json_each: their rows would need
         # MongoDB's rules for an index segment, for little use.
@@ -270,7 +270,7 @@ class SQLiteStore:
         }
 
         def run(db: sqlite3.Connection) -> bool:
-            with _transaction(db, "IMMEDIATE"):
+            with transaction(db, "IMMEDIATE"):
                 self._create_table(db, collection)
                 recorded_keys, recorded_multikey = _indexed(db, collection)
                 if recorded_keys != keys:
@@ -296,9 +296,9 @@ class SQLiteStore:
             self._tables.add(collection)
             return created
 
-        created = await self._write(run, bounded=False)
+        created = await self.run_write(run, bounded=False)
         with contextlib.suppress(QueryTimeout):  # statistics help; starting matters more
-            await self._write(lambda db: self._refresh_statistics(db, collection, force=created))
+            await self.run_write(lambda db: self._refresh_statistics(db, collection, force=created))
 
     @staticmethod
     def _renarrow(db: sqlite3.Connection, collection: str, keys: list[str]) -> None:
@@ -307,7 +307,7 @@ class SQLiteStore:
         In Python, not with SQL's ``json_object(..., json_extract(doc, ...))``: that would turn
         a missing key into null, and rewrite numbers in SQLite's 15-digit float format.
         """
-        table = _table(collection)
+        table = quoted_table(collection)
         db.execute(
             f"INSERT INTO {_INDEXED_TABLE} (collection, keys) VALUES (?, ?) "
             "ON CONFLICT (collection) DO UPDATE SET keys = excluded.keys",
@@ -332,7 +332,7 @@ class SQLiteStore:
         longer among them and add those of new ones.  Run after :meth:`_renarrow`: the rows
         are computed from ``idx``, which holds every prepared path and is far smaller than
         ``doc``."""
-        table, keys_table = _table(collection), _keys_table(collection)
+        table, keys_table = quoted_table(collection), _keys_table(collection)
         db.execute(
             f"CREATE TABLE IF NOT EXISTS {keys_table} (path TEXT NOT NULL, key NOT NULL, "
             "_id NOT NULL, PRIMARY KEY (path, key, _id)) WITHOUT ROWID"
@@ -373,7 +373,7 @@ class SQLiteStore:
         misjudges every low-cardinality field.  Tables under ``_STATISTICS_MIN_ROWS`` documents
         are not worth it.
         """
-        table = _table(collection)
+        table = quoted_table(collection)
         rows = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         if rows < _STATISTICS_MIN_ROWS:
             return
@@ -393,7 +393,7 @@ class SQLiteStore:
         # doc goes last: a large doc spills onto overflow pages, and SQLite reaches a column
         # stored after it only by reading through them.
         if collection not in self._tables:
-            table = _table(collection)
+            table = quoted_table(collection)
             db.execute(
                 f"CREATE TABLE IF NOT EXISTS {table} (_id PRIMARY KEY NOT NULL, "
                 "etag TEXT NOT NULL, idx TEXT NOT NULL DEFAULT '{}', doc TEXT NOT NULL)"
@@ -410,8 +410,8 @@ class SQLiteStore:
 
     async def get(self, collection: str, id: Any) -> Stored | None:
         """The document with this id, or None."""
-        table = _table(collection)
-        _check_id(id)
+        table = quoted_table(collection)
+        check_id(id)
 
         def run(db: sqlite3.Connection) -> Stored | None:
             try:
@@ -424,12 +424,12 @@ class SQLiteStore:
                 raise
             return _stored(row) if row else None
 
-        return await self._read(run)
+        return await self.run_read(run)
 
     async def find(self, collection: str, query: FindQuery) -> list[Stored]:
         """The matching documents in the query's order (ties broken by ``_id``), or, with a
         ``rank``, the matching documents among those ids in the rank's order."""
-        _table(collection)
+        quoted_table(collection)
         if query.skip < 0 or (query.limit is not None and query.limit < 0):
             raise ValueError("skip and limit cannot be negative")
 
@@ -437,13 +437,13 @@ class SQLiteStore:
             sql, params = self._find_sql(db, collection, query)
             return [_stored(row) for row in db.execute(sql, params)]
 
-        return await self._read(lambda db: self._snapshot(db, collection, run, []))
+        return await self.run_read(lambda db: self._snapshot(db, collection, run, []))
 
     async def count(
         self, collection: str, filter: Filter, rank: Sequence[Any] | None = None
     ) -> int:
         """How many documents match ``filter`` (and have an id in ``rank``, when given)."""
-        table = _table(collection)
+        table = quoted_table(collection)
         ranked = None if rank is None else _rank_json(rank)
 
         def run(db: sqlite3.Connection) -> int:
@@ -455,20 +455,20 @@ class SQLiteStore:
                 params = {**params, "_rank": ranked}
             return db.execute(sql, params).fetchone()[0]
 
-        return await self._read(lambda db: self._snapshot(db, collection, run, 0))
+        return await self.run_read(lambda db: self._snapshot(db, collection, run, 0))
 
     async def explain(self, collection: str, query: FindQuery) -> list[str]:
         """SQLite's plan for ``find(collection, query)``, one line per step: the way to see
         whether an index serves a listing (``SEARCH ... USING INDEX``) or the table is scanned.
         """
 
-        _table(collection)
+        quoted_table(collection)
 
         def run(db: sqlite3.Connection) -> list[str]:
             sql, params = self._find_sql(db, collection, query)
             return [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
 
-        return await self._read(lambda db: self._snapshot(db, collection, run, []))
+        return await self.run_read(lambda db: self._snapshot(db, collection, run, []))
 
     @staticmethod
     def _find_sql(
@@ -482,7 +482,7 @@ class SQLiteStore:
             # The ids as a JSON array: json_each gives each one (typed) and its position.
             sql = (
                 f"SELECT _id, doc, etag FROM json_each(:_rank) AS _rank "
-                f"JOIN {_table(collection)} ON _id = _rank.value WHERE {compiled.where} "
+                f"JOIN {quoted_table(collection)} ON _id = _rank.value WHERE {compiled.where} "
                 "ORDER BY _rank.key LIMIT :_limit OFFSET :_offset"
             )
             return sql, {**params, "_rank": _rank_json(query.rank)}
@@ -493,7 +493,7 @@ class SQLiteStore:
             indexed=indexed,
         )
         sql = (
-            f"SELECT _id, doc, etag FROM {_table(collection)} WHERE {compiled.where} "
+            f"SELECT _id, doc, etag FROM {quoted_table(collection)} WHERE {compiled.where} "
             f"ORDER BY {order} LIMIT :_limit OFFSET :_offset"
         )
         return sql, params
@@ -506,7 +506,7 @@ class SQLiteStore:
         with and the documents it reads are the same snapshot; ``empty`` for a collection never
         written."""
         try:
-            with _transaction(db, "DEFERRED"):
+            with transaction(db, "DEFERRED"):
                 return run(db)
         except sqlite3.OperationalError as e:
             if _no_such_table(e):
@@ -517,8 +517,8 @@ class SQLiteStore:
 
     async def insert(self, collection: str, id: Any, document: dict[str, Any], etag: str) -> None:
         """Add a document; Conflict when the id exists."""
-        table = _table(collection)
-        _check_id(id)
+        table = quoted_table(collection)
+        check_id(id)
         text = _dumps(document)
 
         def run(db: sqlite3.Connection) -> None:
@@ -532,7 +532,7 @@ class SQLiteStore:
                     raise Conflict(f"{collection} {id!r} already exists") from e
                 _add_keys(db, collection, id, document, multikey)
 
-        await self._write(run)
+        await self.run_write(run)
 
     async def replace(
         self,
@@ -546,8 +546,8 @@ class SQLiteStore:
         """Overwrite a document.  The ETag comparison and the write are one UPDATE, so no other
         write can slip in between; when it changes nothing, a lookup tells NotFound from
         PreconditionFailed (still inside the write transaction)."""
-        table = _table(collection)
-        _check_id(id)
+        table = quoted_table(collection)
+        check_id(id)
         text = _dumps(document)
 
         def run(db: sqlite3.Connection) -> None:
@@ -562,12 +562,12 @@ class SQLiteStore:
                 _drop_keys(db, collection, id, multikey)
                 _add_keys(db, collection, id, document, multikey)
 
-        await self._write(run)
+        await self.run_write(run)
 
     async def delete(self, collection: str, id: Any, *, if_etag: str | None = None) -> None:
         """Remove a document; NotFound and PreconditionFailed as for :meth:`replace`."""
-        table = _table(collection)
-        _check_id(id)
+        table = quoted_table(collection)
+        check_id(id)
 
         def run(db: sqlite3.Connection) -> None:
             with self._writing(db, collection, None) as (_, multikey):
@@ -580,14 +580,14 @@ class SQLiteStore:
                     _raise_missing_or_stale(db, table, collection, id)
                 _drop_keys(db, collection, id, multikey)
 
-        await self._write(run)
+        await self.run_write(run)
 
     async def bulk_write(self, collection: str, writes: Sequence[Write]) -> list[bool]:
         """Every write in one transaction: an insert when ``if_etag`` is None, else a
         compare-and-set UPDATE; False for each that found its id taken or its ETag changed."""
-        table = _table(collection)
+        table = quoted_table(collection)
         for write in writes:
-            _check_id(write.id)
+            check_id(write.id)
         rows = [(w.id, _dumps(w.document), w.etag, w.if_etag, w.document) for w in writes]
 
         def run(db: sqlite3.Connection) -> list[bool]:
@@ -615,7 +615,7 @@ class SQLiteStore:
                         _add_keys(db, collection, id, document, multikey)
             return applied
 
-        return await self._write(run) if writes else []
+        return await self.run_write(run) if writes else []
 
     @contextlib.contextmanager
     def _writing(
@@ -631,7 +631,7 @@ class SQLiteStore:
         the planner statistics are checked, so a store started empty gets them as it grows.
         """
         known = self._arrays.get(collection)
-        with _transaction(db, "IMMEDIATE"):
+        with transaction(db, "IMMEDIATE"):
             self._create_table(db, collection)
             if known is None:
                 known = set(_array_paths(db, collection))
@@ -648,9 +648,11 @@ class SQLiteStore:
             self._writes[collection] = 0
             self._statistics_due.add(collection)
 
-    # -- threads --------------------------------------------------------------------------
+    # -- threads: also how the FTS5 search index runs its SQL on its own database ----------
 
-    async def _write(self, run: Callable[[sqlite3.Connection], T], *, bounded: bool = True) -> T:
+    async def run_write(self, run: Callable[[sqlite3.Connection], T], *, bounded: bool = True) -> T:
+        """``run(connection)`` on the single writer connection, in its thread; ``bounded``
+        applies the query time bound."""
         writer, thread = self._writer, self._write_thread
         if writer is None or thread is None:
             raise BackendUnavailable("the SQLite store is not open")
@@ -666,7 +668,8 @@ class SQLiteStore:
                 with contextlib.suppress(RuntimeError):  # closed meanwhile: no statistics
                     thread.submit(writer.run, refresh)
 
-    async def _read(self, run: Callable[[sqlite3.Connection], T]) -> T:
+    async def run_read(self, run: Callable[[sqlite3.Connection], T]) -> T:
+        """``run(connection)`` on a pooled reader connection, in its thread, time-bounded."""
         threads, pool = self._read_threads, self._reader_pool
         if threads is None:
             raise BackendUnavailable("the SQLite store is not open")
@@ -685,7 +688,7 @@ class _Connection:
     """A sqlite3 connection whose statements stop at a deadline.
 
     :meth:`run` sets the deadline around each call, (re)installs the progress handler that
-    enforces it (:func:`_transaction` removes it to roll back) and turns SQLite's errors into
+    enforces it (:func:`transaction` removes it to roll back) and turns SQLite's errors into
     the store's.  Autocommit mode: transactions are explicit.
     """
 
@@ -711,7 +714,7 @@ class _Connection:
 
 
 @contextlib.contextmanager
-def _transaction(db: sqlite3.Connection, mode: str) -> Iterator[None]:
+def transaction(db: sqlite3.Connection, mode: str) -> Iterator[None]:
     db.execute(f"BEGIN {mode}")
     try:
         yield
@@ -796,7 +799,7 @@ def _narrow(document: Mapping[str, Any], keys: Sequence[str]) -> str:
     return orjson.dumps({k: document[k] for k in keys if k in document}).decode()
 
 
-def _table(collection: str) -> str:
+def quoted_table(collection: str) -> str:
     """The quoted table name; the name is checked, so quoting cannot be escaped."""
     if not isinstance(collection, str) or not _COLLECTION.fullmatch(collection):
         raise ValueError(f"invalid collection name {collection!r}")
@@ -808,11 +811,11 @@ def _table(collection: str) -> str:
 def _keys_table(collection: str) -> str:
     """The quoted name of the collection's multikey table (the name is checked by
     :func:`_table`)."""
-    _table(collection)
+    quoted_table(collection)
     return f'"{collection}:keys"'
 
 
-def _check_id(id: Any) -> None:
+def check_id(id: Any) -> None:
     if isinstance(id, bool) or not isinstance(id, int | str):
         raise TypeError(f"an id is an int or a str, not {type(id).__name__}")
     if isinstance(id, int) and not -(2**63) <= id < 2**63:
@@ -823,7 +826,7 @@ def _rank_json(rank: Sequence[Any]) -> str:
     """The ranked ids as a JSON array, first occurrence of each kept."""
     ids = list(dict.fromkeys(rank))
     for id in ids:
-        _check_id(id)
+        check_id(id)
     return orjson.dumps(ids).decode()
 
 
