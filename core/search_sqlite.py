@@ -93,6 +93,8 @@ class SQLiteSearchIndex:
     """
 
     def __init__(self, url: str, *, timeout_ms: int = 5000) -> None:
+        # The store's connection machinery (WAL, one writer thread, pooled readers, the time
+        # bound) runs the index's own tables; its document tables stay unused here.
         self._db = SQLiteStore(url, timeout_ms=timeout_ms)
         self.timeout_ms = timeout_ms
         # Search fields and weights of each prepared collection, in column order.
