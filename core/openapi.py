@@ -124,7 +124,9 @@ class OpenAPIBuilder:
             op["responses"]["403"] = problem_response(
                 "writes are closed unless a plugin allows them"
             )
-        op.update(route.operation)
+        declared = dict(route.operation)
+        op["responses"] = {**declared.pop("responses", {}), **op["responses"]}
+        op.update(declared)
         return op
 
     def resource_operations(self, resource: Resource) -> dict[tuple[str, str], dict[str, Any]]:

@@ -43,6 +43,11 @@ PROTECTED = (
     Protected("PUT", "/api/v1/apps/{id}", "backend/update", 200, app_document, seed_app),
     Protected("PATCH", "/api/v1/apps/{id}", "backend/update", 200, lambda: {"name": "X"}, seed_app),
     Protected("DELETE", "/api/v1/apps/{id}", "backend/delete", 204, setup=seed_app),
+    Protected(
+        "POST", "/api/v1/package", "backend/package", 200, lambda: {"apps": [app_document()]}
+    ),
+    Protected("POST", "/api/v1/tasks", "backend/tasks", 201, lambda: {"type": "t", "payload": {}}),
+    Protected("GET", "/api/v1/tasks", "backend/tasks", 200),
 )
 
 
