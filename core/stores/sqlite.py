@@ -553,12 +553,8 @@ class SQLiteStore:
         def run(db: sqlite3.Connection) -> None:
             with self._writing(db, collection, document) as (keys, multikey):
                 sql = f"UPDATE {table} SET doc = ?, etag = ?, idx = ? WHERE _id = ?"
-                params: tuple[Any, ...] = (text, etag, _narrow(document, keys), id)
-                if if_etag is not None:
-                    sql += " AND etag = ?"
-                    params += (if_etag,)
-                if db.execute(sql, params).rowcount == 0:
-                    _raise_missing_or_stale(db, table, collection, id)
+                params = (text, etag, _narrow(document, keys), id)
+                _compare_and_set(db, sql, params, if_etag, collection, id)
                 _drop_keys(db, collection, id, multikey)
                 _add_keys(db, collection, id, document, multikey)
 
@@ -572,12 +568,7 @@ class SQLiteStore:
         def run(db: sqlite3.Connection) -> None:
             with self._writing(db, collection, None) as (_, multikey):
                 sql = f"DELETE FROM {table} WHERE _id = ?"
-                params: tuple[Any, ...] = (id,)
-                if if_etag is not None:
-                    sql += " AND etag = ?"
-                    params += (if_etag,)
-                if db.execute(sql, params).rowcount == 0:
-                    _raise_missing_or_stale(db, table, collection, id)
+                _compare_and_set(db, sql, (id,), if_etag, collection, id)
                 _drop_keys(db, collection, id, multikey)
 
         await self.run_write(run)
@@ -735,6 +726,23 @@ def _translate(error: sqlite3.Error, timeout: float) -> Exception:
     if code in _UNAVAILABLE or isinstance(error, sqlite3.ProgrammingError):
         return BackendUnavailable(f"SQLite: {error}")
     return error  # anything else is a bug, reported as is
+
+
+def _compare_and_set(
+    db: sqlite3.Connection,
+    sql: str,
+    params: tuple[Any, ...],
+    if_etag: str | None,
+    collection: str,
+    id: Any,
+) -> None:
+    """Run a write on one id, only while its ETag is ``if_etag`` when given: the comparison
+    and the write are one statement, so no other write can slip in between."""
+    if if_etag is not None:
+        sql += " AND etag = ?"
+        params += (if_etag,)
+    if db.execute(sql, params).rowcount == 0:
+        _raise_missing_or_stale(db, quoted_table(collection), collection, id)
 
 
 def _raise_missing_or_stale(db: sqlite3.Connection, table: str, collection: str, id: Any) -> None:
