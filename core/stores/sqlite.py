@@ -474,7 +474,9 @@ class SQLiteStore:
     def _find_sql(
         db: sqlite3.Connection, collection: str, query: FindQuery
     ) -> tuple[str, dict[str, Any]]:
-        compiled = _compile(db, collection, query.filter)
+        # A page in sort order walks the sort index (see compile_filter's drive_keys).
+        page = query.limit is not None and query.rank is None and bool(query.sort)
+        compiled = _compile(db, collection, query.filter, drive_keys=not page)
         indexed, _ = _indexed(db, collection)
         limit = -1 if query.limit is None else query.limit
         params = {**compiled.params, "_limit": limit, "_offset": query.skip}
@@ -769,7 +771,9 @@ def _indexed(db: sqlite3.Connection, collection: str) -> tuple[list[str], list[s
     return (orjson.loads(row[0]), orjson.loads(row[1])) if row else ([], [])
 
 
-def _compile(db: sqlite3.Connection, collection: str, filter: Filter) -> CompiledFilter:
+def _compile(
+    db: sqlite3.Connection, collection: str, filter: Filter, *, drive_keys: bool = True
+) -> CompiledFilter:
     """``filter`` compiled with what the collection records in this transaction."""
     indexed, multikey = _indexed(db, collection)
     return compile_filter(
@@ -778,6 +782,7 @@ def _compile(db: sqlite3.Connection, collection: str, filter: Filter) -> Compile
         indexed=indexed,
         multikey=multikey,
         keys_table=_keys_table(collection),
+        drive_keys=drive_keys,
     )
 
 

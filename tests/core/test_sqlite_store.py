@@ -678,3 +678,20 @@ async def test_prepare_builds_the_keys_of_a_new_path(store: SQLiteStore, db_path
     assert keys(db_path, "tags") == []
     assert not any("t:keys" in s for s in await store.explain("t", FindQuery({"tags": "b"})))
     assert await ids(store, {"tags": "b"}) == [1, 2]
+
+
+async def test_a_sorted_page_walks_the_sort_index_and_checks_the_keys(store: SQLiteStore) -> None:
+    """For a short page in sort order SQLite must not sort every match of a common value:
+    it walks the sort index and checks each row against the keys; a count still starts
+    from the keys."""
+    await store.prepare("t", ["tags", "n"])
+    for i in range(40):
+        await store.insert("t", i, {"tags": ["common", f"t{i}"], "n": 40 - i}, f"e{i}")
+    page = FindQuery({"tags": "common"}, [("n", 1)], limit=5)
+    plan = await store.explain("t", page)
+    assert any("USING INDEX t.n" in step for step in plan), plan
+    assert not any("TEMP B-TREE" in step for step in plan), plan
+    assert [s.id for s in await store.find("t", page)] == [39, 38, 37, 36, 35]
+    everything = await store.explain("t", FindQuery({"tags": "common"}))
+    assert any("USING PRIMARY KEY (path=? AND key=?)" in s for s in everything), everything
+    assert await store.count("t", {"tags": "common"}) == 40
