@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import multiprocessing
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -138,12 +139,16 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     ]
     for process in processes:
         process.start()
-    try:
-        for process in processes:
-            process.join()
-    except KeyboardInterrupt:
+
+    def stop(signum: int, _: object) -> None:
+        # Each worker stops gracefully on SIGTERM; without this they would outlive us.
         for process in processes:
             process.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for process in processes:
+        process.join()
 
 
 @main.command()

@@ -86,6 +86,9 @@ def server(tmp_path: Path) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=20)
+    # The workers stopped with the server: nothing answers on its port any more.
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
 def test_a_deployment_serves_reads_searches_and_authorized_writes(server, tmp_path):
