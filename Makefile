@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PLUGINS := $(wildcard plugins/*)
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench clean
+.PHONY: run test chaos lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ run: $(STAMP)
 test: $(STAMP)
 	@command -v redis-server >/dev/null || ./.ci/install-redis
 	$(BIN)/pytest -q
+
+# The fault suite at full length; `make test` runs its short version.
+chaos: $(STAMP)
+	RESTPLUG_CHAOS=full $(BIN)/pytest -q tests/chaos
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

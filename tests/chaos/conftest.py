@@ -1,0 +1,38 @@
+"""The fault suite: real processes killed, backends stopped under load, then checked.
+
+``make test`` runs a short version; ``make chaos`` (``RESTPLUG_CHAOS=full``) runs each scenario
+with more rounds and load.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from servers import Server
+
+FULL = os.environ.get("RESTPLUG_CHAOS", "") == "full"
+
+
+@pytest.fixture
+def rounds() -> int:
+    """How many times a scenario repeats: 1 in ``make test``, 5 in ``make chaos``."""
+    return 5 if FULL else 1
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator:
+    """``server_factory(*serve_args, **env)``: a :class:`Server`, not started; every one is
+    killed at the end of the test."""
+    made: list[Server] = []
+
+    def make(*args: str, **env: str) -> Server:
+        server = Server(tmp_path, *args, **env)
+        made.append(server)
+        return server
+
+    yield make
+    for server in made:
+        server.stop()
