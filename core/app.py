@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from restplug import faults
 from restplug.auth import Identity
 from restplug.backends import Backend, Kind, choose, scheme_of
 from restplug.cache import CacheManager
@@ -18,6 +19,7 @@ from restplug.errors import BackendUnavailable, ConfigError, Conflict, Problem
 from restplug.http import etag_of, json_response, problem_middleware
 from restplug.indexing import Indexer
 from restplug.openapi import add_openapi_routes
+from restplug.outbox import INTERNAL, Outbox, OutboxStore
 from restplug.permissions import Denial, Requirement
 from restplug.plugins import (
     PluginManager,
@@ -43,7 +45,9 @@ class Restplug:
     """One configured restplug: settings, plugins, backends and resources.
 
     Plugins receive it in their hooks: ``restplug.settings``, ``restplug.store``,
-    ``restplug.resources`` and ``restplug.pm`` are theirs to use.
+    ``restplug.resources`` and ``restplug.pm`` are theirs to use.  A write through
+    ``restplug.store`` to a resource's collection runs its side effects by itself (caches,
+    search index, the ``document_changed`` hook), crash-safe (:mod:`restplug.outbox`).
     """
 
     def __init__(self, settings: Settings, pm: PluginManager) -> None:
@@ -57,7 +61,8 @@ class Restplug:
 
     @property
     def store(self) -> DocumentStore:
-        return self.backends["store"]
+        """The store; writes to resources carry their side effects (:class:`OutboxStore`)."""
+        return self._store
 
     @property
     def cache(self) -> CacheManager:
@@ -85,12 +90,23 @@ class Restplug:
         declared: list[Setting] = [*CORE_SETTINGS, *await gather_lists(pm.hook.register_settings())]
         self = cls(parse_settings(declared, raw), pm)
         self._choose_backends(await self._tagged_backends())
+        faults.arm(self.settings.crash_at)
         self._cache = CacheManager(
             self.backends.get("cache"), prefix="restplug", ttl=self.settings.cache_ttl
         )
+        self.outbox = Outbox(
+            self.backends["store"],
+            self.resources,
+            self._cache,
+            self._notify,
+            retry_interval=self.settings.outbox_retry_ms / 1000,
+        )
+        self._store = OutboxStore(self.backends["store"], self.outbox)
         for resource in await gather_lists(pm.hook.register_resources(restplug=self)):
             if resource.name in self.resources:
                 raise ConfigError(f"two plugins declare the resource {resource.name!r}")
+            if resource.name in INTERNAL:
+                raise ConfigError(f"a resource cannot be named {resource.name!r}: the core's is")
             self.resources[resource.name] = resource
         for resource in self.resources.values():
             self.parsers[resource.name] = await self._list_parser(resource)
@@ -146,14 +162,15 @@ class Restplug:
             await self.store.prepare(resource.name, resource.index_paths)
         if self.search is not None:
             self.indexer = Indexer(
-                self.store, self.search, self.resources, timeout=self.query_timeout
+                self.backends["store"], self.search, self.resources, timeout=self.query_timeout
             )
-            await self.indexer.start()
+            await self.indexer.prepare()
+            self.outbox.indexer = self.indexer
+        await self.outbox.start()
         await call_each(self.pm.hook.startup, restplug=self)
 
     async def stop(self) -> None:
-        if self.indexer is not None:
-            await self.indexer.stop()
+        await self.outbox.stop()
         await call_each(self.pm.hook.shutdown, tolerant=True, restplug=self)
         for backend in self.backends.values():
             await backend.close()
@@ -221,17 +238,22 @@ class Restplug:
                 ):
                     if not applied:
                         raise Conflict(f"{resource.name} {write.id} changed while loading")
-                    await self.document_changed(resource, write.id, write.document)
                     written += 1
                 bar.update(len(batch))
         return written
 
-    async def document_changed(self, resource: Resource, id: Any, document: dict | None) -> None:
-        """After a store write: invalidate the caches, update the search index (which keeps
-        what fails for a retry), then tell every plugin."""
-        await self.cache.invalidate(resource.name, id)
-        if self.indexer is not None:
-            await self.indexer.changed(resource, id, document)
+    async def reindex(self, resource: Resource, bar: Any = None) -> int:
+        """Rebuild the resource's search index from the store (advancing a progress ``bar``),
+        then drop the cached lists of every server that shares this store (see
+        :meth:`Outbox.mark_rebuilt`).  Returns how many documents were indexed."""
+        if self.indexer is None:
+            raise ConfigError("no search index is installed and enabled")
+        indexed = await self.indexer.rebuild(resource, bar)
+        await self.outbox.mark_rebuilt(resource.name)
+        return indexed
+
+    async def _notify(self, resource: Resource, id: Any, document: dict | None) -> None:
+        """The ``document_changed`` hook of every plugin, for a write's side effects."""
         await call_each(
             self.pm.hook.document_changed,
             tolerant=True,

@@ -197,6 +197,12 @@ class CacheManager:
         self._unflushed.update((self._item_gen(resource, id), self._resource_gen(resource)))
         await self._flush()
 
+    async def invalidate_lists(self, resource: str) -> None:
+        """A new token for the resource's lists only: after its search index was rebuilt, a
+        search may answer differently although no document changed."""
+        self._unflushed.add(self._resource_gen(resource))
+        await self._flush()
+
     async def _flush(self) -> bool:
         """Replace the tokens of writes the cache missed; True when none is left."""
         for key in list(self._unflushed):

@@ -191,7 +191,7 @@ def reindex(resource: str | None) -> None:
         for name in [resource] if resource else list(searchable):
             total = await restplug.store.count(name, {})
             with progress(total, f"reindexing {name}") as bar:
-                indexed = await restplug.indexer.rebuild(restplug.resources[name], bar)
+                indexed = await restplug.reindex(restplug.resources[name], bar)
             click.echo(f"{name}: {indexed} documents indexed")
 
     with_restplug(run)

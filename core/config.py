@@ -13,6 +13,7 @@ from typing import Any
 from dotenv import dotenv_values
 
 from restplug.errors import ConfigError
+from restplug.faults import crash_spec
 
 log = logging.getLogger("restplug.config")
 PREFIX = "RESTPLUG_"
@@ -123,6 +124,18 @@ CORE_SETTINGS: tuple[Setting, ...] = (
     Setting("RESTPLUG_QUERY_TIMEOUT_MS", 5000, positive_int, "longest store query, ms"),
     Setting("RESTPLUG_REQUIRE_IF_MATCH", False, boolean, "writes must send If-Match"),
     Setting("RESTPLUG_CACHE_CLIENT_BYPASS", False, boolean, "honour Cache-Control: no-cache"),
+    Setting(
+        "RESTPLUG_OUTBOX_RETRY_MS",
+        5000,
+        positive_int,
+        "how often pending side effects (search updates) and index rebuilds are checked, ms",
+    ),
+    Setting(
+        "RESTPLUG_CRASH_AT",
+        None,
+        optional(crash_spec),
+        "TEST ONLY: SIGKILL this process at a named point (see restplug.faults)",
+    ),
 )
 
 

@@ -49,14 +49,36 @@ class Stored:
 
 
 @dataclass(frozen=True)
-class Write:
-    """One write of :meth:`DocumentStore.bulk_write`: an insert when ``if_etag`` is None,
-    else a replace that applies only while the stored ETag is still ``if_etag``."""
+class OutboxEntry:
+    """A document the store upserts into ``collection`` (``id``, ``document``, ``etag``) in the
+    same transaction as the write it comes with, and only when that write applies: a record
+    of the work the write still owes (indexing, cache invalidation, notifying plugins) that no
+    crash can separate from the write itself.  Whatever is stored under ``id`` is overwritten,
+    whatever its ETag."""
 
+    collection: str
     id: Any
     document: dict[str, Any]
     etag: str
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write of :meth:`DocumentStore.bulk_write`: an insert when ``if_etag`` is None, a
+    replace that applies only while the stored ETag is still ``if_etag`` otherwise; with
+    ``document`` None, a delete (only while the ETag is ``if_etag``, when given).  ``outbox``
+    is written with it, as for :meth:`DocumentStore.insert`."""
+
+    id: Any
+    document: dict[str, Any] | None
+    etag: str = ""
     if_etag: str | None = None
+    outbox: OutboxEntry | None = None
+
+    @classmethod
+    def delete(cls, id: Any, if_etag: str | None = None) -> Write:
+        """A delete of ``id``, only while its ETag is ``if_etag`` when given."""
+        return cls(id, None, "", if_etag)
 
 
 @runtime_checkable
@@ -64,6 +86,12 @@ class DocumentStore(Protocol):
     """What the core needs from a store.  Every method may raise
     :class:`restplug.errors.BackendUnavailable`; queries past the configured time bound raise
     :class:`restplug.errors.QueryTimeout`.
+
+    Every write takes an ``outbox`` entry (:class:`OutboxEntry`) that the store upserts in the
+    same transaction as the write, when and only when the write applies (no entry with a
+    Conflict, NotFound, PreconditionFailed, or a False of :meth:`bulk_write`).  SQLite does it
+    in its one write transaction; a MongoDB store does it with a multi-document transaction
+    (replica set or sharded cluster), the only way MongoDB writes two documents atomically.
     """
 
     async def open(self) -> None:
@@ -89,7 +117,15 @@ class DocumentStore(Protocol):
     ) -> int:
         """How many documents match ``filter`` (and have an id in ``rank``, when given)."""
 
-    async def insert(self, collection: str, id: Any, document: dict[str, Any], etag: str) -> None:
+    async def insert(
+        self,
+        collection: str,
+        id: Any,
+        document: dict[str, Any],
+        etag: str,
+        *,
+        outbox: OutboxEntry | None = None,
+    ) -> None:
         """Add a document; raise Conflict when the id exists."""
 
     async def replace(
@@ -100,15 +136,24 @@ class DocumentStore(Protocol):
         etag: str,
         *,
         if_etag: str | None = None,
+        outbox: OutboxEntry | None = None,
     ) -> None:
         """Overwrite a document atomically.  Raise NotFound when there is none with this id,
         PreconditionFailed when ``if_etag`` is given and the stored ETag differs (checked and
         written in one atomic step)."""
 
-    async def delete(self, collection: str, id: Any, *, if_etag: str | None = None) -> None:
+    async def delete(
+        self,
+        collection: str,
+        id: Any,
+        *,
+        if_etag: str | None = None,
+        outbox: OutboxEntry | None = None,
+    ) -> None:
         """Remove a document; NotFound and PreconditionFailed as for :meth:`replace`."""
 
     async def bulk_write(self, collection: str, writes: Sequence[Write]) -> list[bool]:
         """Apply many writes in one round trip (one transaction where the store has them).
-        Returns, per write, whether it applied: False for an insert whose id exists or a
-        replace whose document changed or vanished meanwhile (the caller re-reads, retries)."""
+        Returns, per write, whether it applied: False for an insert whose id exists, a replace
+        or a delete whose document changed or vanished meanwhile (the caller re-reads,
+        retries).  Each write's ``outbox`` entry is upserted when, and only when, it applies."""

@@ -36,9 +36,10 @@ from typing import Any, ClassVar
 import pytest
 
 from restplug.errors import Conflict, NotFound, PreconditionFailed
-from restplug.store import DocumentStore, FindQuery, Write
+from restplug.store import DocumentStore, FindQuery, OutboxEntry, Write
 
 COLLECTION = "things"
+OUTBOX = "things_outbox"
 INDEXES = ("n", "s", "b", "o.x")
 
 # The documents the find and sort cases run on.  Ids mix integers and strings (numbers sort
@@ -82,6 +83,14 @@ DOCS: dict[Any, dict[str, Any]] = {
     "b": {"n": True, "s": "egg", "tags": ["Red"]},
 }
 ALL = list(DOCS)
+
+
+def _entry(id: str, etag: str) -> OutboxEntry:
+    return OutboxEntry(OUTBOX, id, {"of": id.removeprefix("o")}, etag)
+
+
+async def _entries(store: DocumentStore) -> dict[Any, tuple[dict[str, Any], str]]:
+    return {s.id: (s.document, s.etag) for s in await store.find(OUTBOX, FindQuery())}
 
 
 def _all_but(*ids: Any) -> list[Any]:
@@ -369,6 +378,64 @@ class StoreContract:
         }
         assert [s.id for s in await store.find(COLLECTION, FindQuery({"tags": "t"}))] == [3]
         assert await store.bulk_write(COLLECTION, []) == []
+
+    # -- outbox entries -------------------------------------------------------------------
+
+    async def test_each_write_upserts_its_outbox_entry(self, store: Any) -> None:
+        await store.prepare(COLLECTION, [])
+        await store.prepare(OUTBOX, ["of"])
+        await store.insert(COLLECTION, 1, {"v": 1}, "e1", outbox=_entry("o1", "a"))
+        assert await _entries(store) == {"o1": ({"of": "1"}, "a")}
+        # An entry already there is overwritten, whatever its ETag.
+        await store.replace(COLLECTION, 1, {"v": 2}, "e2", if_etag="e1", outbox=_entry("o1", "b"))
+        await store.delete(COLLECTION, 1, if_etag="e2", outbox=_entry("o2", "c"))
+        assert await _entries(store) == {"o1": ({"of": "1"}, "b"), "o2": ({"of": "2"}, "c")}
+        assert await store.get(COLLECTION, 1) is None
+        assert [s.id for s in await store.find(OUTBOX, FindQuery({"of": "2"}))] == ["o2"]
+
+    async def test_a_write_that_fails_writes_no_entry(self, store: Any) -> None:
+        await store.prepare(COLLECTION, [])
+        await store.prepare(OUTBOX, ["of"])
+        await store.insert(COLLECTION, 1, {"v": 1}, "e1")
+        with pytest.raises(Conflict):
+            await store.insert(COLLECTION, 1, {"v": 9}, "x", outbox=_entry("o", "x"))
+        for id, error in ((1, PreconditionFailed), (2, NotFound)):
+            with pytest.raises(error):
+                await store.replace(
+                    COLLECTION, id, {"v": 9}, "x", if_etag="stale", outbox=_entry("o", "x")
+                )
+            with pytest.raises(error):
+                await store.delete(COLLECTION, id, if_etag="stale", outbox=_entry("o", "x"))
+        applied = await store.bulk_write(
+            COLLECTION,
+            [
+                Write(1, {"v": 9}, "x", outbox=_entry("taken", "x")),
+                Write(1, {"v": 9}, "x", if_etag="stale", outbox=_entry("stale", "x")),
+                Write.delete(2, if_etag="x"),
+                Write(3, {"v": 3}, "e3", outbox=_entry("new", "y")),
+            ],
+        )
+        assert applied == [False, False, False, True]
+        assert await _entries(store) == {"new": ({"of": "new"}, "y")}
+        assert (await store.get(COLLECTION, 1)).document == {"v": 1}
+
+    async def test_bulk_write_deletes_by_compare_and_set(self, store: Any) -> None:
+        await store.prepare(COLLECTION, ["tags"])
+        for id in (1, 2, 3):
+            await store.insert(COLLECTION, id, {"tags": ["t"]}, f"e{id}")
+        applied = await store.bulk_write(
+            COLLECTION,
+            [
+                Write.delete(1, if_etag="e1"),  # the expected ETag: deleted
+                Write.delete(2, if_etag="stale"),  # rewritten meanwhile: kept
+                Write.delete(3),  # no ETag given: deleted
+                Write.delete(4),  # nothing there: not applied
+                Write(1, {"tags": ["u"]}, "n1"),  # the id is free again: inserted
+            ],
+        )
+        assert applied == [True, False, True, False, True]
+        assert [s.id for s in await store.find(COLLECTION, FindQuery({"tags": "t"}))] == [2]
+        assert [s.id for s in await store.find(COLLECTION, FindQuery({"tags": "u"}))] == [1]
 
     async def test_prepare_twice_keeps_documents(self, things: Any) -> None:
         await things.prepare(COLLECTION, INDEXES)

@@ -222,7 +222,6 @@ class ResourceViews:
             raise Problem(
                 409, f"{self.resource.name} {id} already exists; use PUT or PATCH to change it"
             ) from None
-        await self.restplug.document_changed(self.resource, id, document)
         location = f"{self.resource.path}/{id}"
         return json_response(
             self.resource.presented(document),
@@ -258,7 +257,6 @@ class ResourceViews:
             raise self._not_found(id) from None
         except PreconditionFailed:
             raise self._stale() from None
-        await self.restplug.document_changed(self.resource, id, None)
         return web.Response(status=204)
 
     async def _write(
@@ -274,7 +272,6 @@ class ResourceViews:
             raise self._not_found(id) from None
         except PreconditionFailed:
             raise self._stale() from None
-        await self.restplug.document_changed(self.resource, id, document)
         return json_response(self.resource.presented(document), headers={"ETag": etag})
 
     async def _precondition(

@@ -64,7 +64,7 @@ from restplug.errors import (
     PreconditionFailed,
     QueryTimeout,
 )
-from restplug.store import Filter, FindQuery, Stored, Write
+from restplug.store import Filter, FindQuery, OutboxEntry, Stored, Write
 from restplug.stores.sqlfilter import (
     CompiledFilter,
     array_paths_of,
@@ -517,11 +517,20 @@ class SQLiteStore:
 
     # -- writes ---------------------------------------------------------------------------
 
-    async def insert(self, collection: str, id: Any, document: dict[str, Any], etag: str) -> None:
+    async def insert(
+        self,
+        collection: str,
+        id: Any,
+        document: dict[str, Any],
+        etag: str,
+        *,
+        outbox: OutboxEntry | None = None,
+    ) -> None:
         """Add a document; Conflict when the id exists."""
         table = quoted_table(collection)
         check_id(id)
         text = _dumps(document)
+        entries = _checked_entries(outbox)
 
         def run(db: sqlite3.Connection) -> None:
             with self._writing(db, collection, document) as (keys, multikey):
@@ -533,6 +542,7 @@ class SQLiteStore:
                 except sqlite3.IntegrityError as e:
                     raise Conflict(f"{collection} {id!r} already exists") from e
                 _add_keys(db, collection, id, document, multikey)
+                self._put_entries(db, entries)
 
         await self.run_write(run)
 
@@ -544,6 +554,7 @@ class SQLiteStore:
         etag: str,
         *,
         if_etag: str | None = None,
+        outbox: OutboxEntry | None = None,
     ) -> None:
         """Overwrite a document.  The ETag comparison and the write are one UPDATE, so no other
         write can slip in between; when it changes nothing, a lookup tells NotFound from
@@ -551,6 +562,7 @@ class SQLiteStore:
         table = quoted_table(collection)
         check_id(id)
         text = _dumps(document)
+        entries = _checked_entries(outbox)
 
         def run(db: sqlite3.Connection) -> None:
             with self._writing(db, collection, document) as (keys, multikey):
@@ -559,56 +571,102 @@ class SQLiteStore:
                 _compare_and_set(db, sql, params, if_etag, collection, id)
                 _drop_keys(db, collection, id, multikey)
                 _add_keys(db, collection, id, document, multikey)
+                self._put_entries(db, entries)
 
         await self.run_write(run)
 
-    async def delete(self, collection: str, id: Any, *, if_etag: str | None = None) -> None:
+    async def delete(
+        self,
+        collection: str,
+        id: Any,
+        *,
+        if_etag: str | None = None,
+        outbox: OutboxEntry | None = None,
+    ) -> None:
         """Remove a document; NotFound and PreconditionFailed as for :meth:`replace`."""
         table = quoted_table(collection)
         check_id(id)
+        entries = _checked_entries(outbox)
 
         def run(db: sqlite3.Connection) -> None:
             with self._writing(db, collection, None) as (_, multikey):
                 sql = f"DELETE FROM {table} WHERE _id = ?"
                 _compare_and_set(db, sql, (id,), if_etag, collection, id)
                 _drop_keys(db, collection, id, multikey)
+                self._put_entries(db, entries)
 
         await self.run_write(run)
 
     async def bulk_write(self, collection: str, writes: Sequence[Write]) -> list[bool]:
         """Every write in one transaction: an insert when ``if_etag`` is None, else a
-        compare-and-set UPDATE; False for each that found its id taken or its ETag changed."""
+        compare-and-set UPDATE (or DELETE, for a write without a document); False for each
+        that found its id taken or its ETag changed.  The entries of the applied writes are
+        upserted in the same transaction."""
         table = quoted_table(collection)
         for write in writes:
             check_id(write.id)
-        rows = [(w.id, _dumps(w.document), w.etag, w.if_etag, w.document) for w in writes]
+        _checked_entries(*(w.outbox for w in writes))
+        insert = f"INSERT OR IGNORE INTO {table} (_id, doc, etag, idx) VALUES (?, ?, ?, ?)"
+        update = f"UPDATE {table} SET doc = ?, etag = ?, idx = ? WHERE _id = ? AND etag = ?"
+        delete = f"DELETE FROM {table} WHERE _id = ?"
 
         def run(db: sqlite3.Connection) -> list[bool]:
             applied = []
+            entries = []
             written = self._writing(db, collection, *(w.document for w in writes))
             with written as (keys, multikey):
-                for id, text, etag, if_etag, document in rows:
-                    idx = _narrow(document, keys)
-                    if if_etag is None:
-                        sql = (
-                            f"INSERT OR IGNORE INTO {table} (_id, doc, etag, idx) "
-                            "VALUES (?, ?, ?, ?)"
+                for write in writes:
+                    id, document, if_etag = write.id, write.document, write.if_etag
+                    if document is None:
+                        cursor = (
+                            db.execute(delete, (id,))
+                            if if_etag is None
+                            else db.execute(f"{delete} AND etag = ?", (id, if_etag))
                         )
-                        cursor = db.execute(sql, (id, text, etag, idx))
                     else:
-                        sql = (
-                            f"UPDATE {table} SET doc = ?, etag = ?, idx = ? "
-                            "WHERE _id = ? AND etag = ?"
-                        )
-                        cursor = db.execute(sql, (text, etag, idx, id, if_etag))
+                        row = (_dumps(document), write.etag, _narrow(document, keys))
+                        if if_etag is None:
+                            cursor = db.execute(insert, (id, *row))
+                        else:
+                            cursor = db.execute(update, (*row, id, if_etag))
                     applied.append(cursor.rowcount == 1)
-                    if cursor.rowcount == 1:
-                        if if_etag is not None:
-                            _drop_keys(db, collection, id, multikey)
+                    if cursor.rowcount != 1:
+                        continue
+                    if if_etag is not None or document is None:
+                        _drop_keys(db, collection, id, multikey)
+                    if document is not None:
                         _add_keys(db, collection, id, document, multikey)
+                    if write.outbox is not None:
+                        entries.append(write.outbox)
+                self._put_entries(db, entries)
             return applied
 
         return await self.run_write(run) if writes else []
+
+    def _put_entries(self, db: sqlite3.Connection, entries: Sequence[OutboxEntry]) -> None:
+        """Upsert outbox entries inside the caller's write transaction, with their idx keys,
+        multikey rows and array paths as any write of their collection records them."""
+        by_collection: dict[str, list[OutboxEntry]] = {}
+        for entry in entries:
+            by_collection.setdefault(entry.collection, []).append(entry)
+        for collection, group in by_collection.items():
+            table = quoted_table(collection)
+            self._create_table(db, collection)
+            arrays = set().union(*(array_paths_of(e.document) for e in group))
+            db.executemany(
+                f"INSERT OR IGNORE INTO {_ARRAYS_TABLE} (collection, path) VALUES (?, ?)",
+                [(collection, p) for p in sorted(arrays)],
+            )
+            keys, multikey = _indexed(db, collection)
+            db.executemany(
+                f"INSERT INTO {table} (_id, doc, etag, idx) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (_id) DO UPDATE SET "
+                "doc = excluded.doc, etag = excluded.etag, idx = excluded.idx",
+                [(e.id, _dumps(e.document), e.etag, _narrow(e.document, keys)) for e in group],
+            )
+            for entry in group if multikey else ():
+                _drop_keys(db, collection, entry.id, multikey)
+                _add_keys(db, collection, entry.id, entry.document, multikey)
 
     @contextlib.contextmanager
     def _writing(
@@ -833,6 +891,15 @@ def check_id(id: Any) -> None:
         raise TypeError(f"an id is an int or a str, not {type(id).__name__}")
     if isinstance(id, int) and not -(2**63) <= id < 2**63:
         raise ValueError(f"id {id} is outside the 64-bit range")
+
+
+def _checked_entries(*entries: OutboxEntry | None) -> list[OutboxEntry]:
+    """The entries given, their collection names and ids checked before any transaction."""
+    present = [entry for entry in entries if entry is not None]
+    for entry in present:
+        quoted_table(entry.collection)
+        check_id(entry.id)
+    return present
 
 
 def _rank_json(rank: Sequence[Any]) -> str:

@@ -16,7 +16,7 @@ import mongomock
 from mongomock import filtering
 
 from restplug.errors import Conflict, NotFound, PreconditionFailed
-from restplug.store import Filter, FindQuery, Stored, Write
+from restplug.store import Filter, FindQuery, OutboxEntry, Stored, Write
 
 # Contract cases mongomock answers unlike MongoDB: it compares with Python's ==, where
 # 1 == True and 0 == False.  MongoDB never lets a boolean equal a number.
@@ -77,10 +77,19 @@ class MongomockStore:
     ) -> int:
         return self._db[collection].count_documents(_rewrite(filter, rank))
 
-    async def insert(self, collection: str, id: Any, document: dict[str, Any], etag: str) -> None:
+    async def insert(
+        self,
+        collection: str,
+        id: Any,
+        document: dict[str, Any],
+        etag: str,
+        *,
+        outbox: OutboxEntry | None = None,
+    ) -> None:
         if self._db[collection].find_one({"_id": id}) is not None:
             raise Conflict(id)
         self._db[collection].insert_one({"_id": id, "doc": document, "etag": etag})
+        self._put(outbox)
 
     async def replace(
         self,
@@ -90,36 +99,63 @@ class MongomockStore:
         etag: str,
         *,
         if_etag: str | None = None,
+        outbox: OutboxEntry | None = None,
     ) -> None:
         match = {"_id": id} if if_etag is None else {"_id": id, "etag": if_etag}
         new = {"_id": id, "doc": document, "etag": etag}
         if self._db[collection].replace_one(match, new).matched_count == 0:
             self._missing_or_stale(collection, id)
+        self._put(outbox)
 
-    async def delete(self, collection: str, id: Any, *, if_etag: str | None = None) -> None:
+    async def delete(
+        self,
+        collection: str,
+        id: Any,
+        *,
+        if_etag: str | None = None,
+        outbox: OutboxEntry | None = None,
+    ) -> None:
         match = {"_id": id} if if_etag is None else {"_id": id, "etag": if_etag}
         if self._db[collection].delete_one(match).deleted_count == 0:
             self._missing_or_stale(collection, id)
+        self._put(outbox)
 
     async def bulk_write(self, collection: str, writes: Sequence[Write]) -> list[bool]:
-        """One write after the other (mongomock has no transactions; nothing runs between)."""
+        """One write after the other, each with its entry (mongomock has no transactions;
+        nothing runs between: no await)."""
         applied = []
         for write in writes:
-            new = {"_id": write.id, "doc": write.document, "etag": write.etag}
-            if write.if_etag is None:
-                exists = self._db[collection].find_one({"_id": write.id}) is not None
-                if not exists:
-                    self._db[collection].insert_one(new)
-                applied.append(not exists)
+            match = (
+                {"_id": write.id}
+                if write.if_etag is None
+                else {"_id": write.id, "etag": write.if_etag}
+            )
+            if write.document is None:
+                done = self._db[collection].delete_one(match).deleted_count == 1
+            elif write.if_etag is None:
+                done = self._db[collection].find_one({"_id": write.id}) is None
+                if done:
+                    self._db[collection].insert_one(_raw(write))
             else:
-                match = {"_id": write.id, "etag": write.if_etag}
-                applied.append(self._db[collection].replace_one(match, new).matched_count == 1)
+                done = self._db[collection].replace_one(match, _raw(write)).matched_count == 1
+            if done:
+                self._put(write.outbox)
+            applied.append(done)
         return applied
+
+    def _put(self, entry: OutboxEntry | None) -> None:
+        if entry is not None:
+            new = {"_id": entry.id, "doc": entry.document, "etag": entry.etag}
+            self._db[entry.collection].replace_one({"_id": entry.id}, new, upsert=True)
 
     def _missing_or_stale(self, collection: str, id: Any) -> None:
         if self._db[collection].find_one({"_id": id}) is None:
             raise NotFound(id)
         raise PreconditionFailed(id)
+
+
+def _raw(write: Write) -> dict[str, Any]:
+    return {"_id": write.id, "doc": write.document, "etag": write.etag}
 
 
 def _field(path: str) -> str:

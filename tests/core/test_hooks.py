@@ -161,7 +161,7 @@ async def test_lifecycle_and_registration_hooks(setup):
     recorder, client = setup
     assert recorder.calls[:3] == ["register_settings", "register_backends", "register_resources"]
     assert recorder.calls[-1] == "startup"
-    assert isinstance(client.app[RESTPLUG].store, SQLiteStore)
+    assert isinstance(client.app[RESTPLUG].backends["store"], SQLiteStore)
     await client.close()
     assert recorder.calls[-1] == "shutdown"
 

@@ -49,10 +49,10 @@ async def test_outage_and_recovery_lose_nothing(client, monkeypatch):
         assert ready.status == 200 and (await ready.json())["checks"]["search"] != "ok"
         # Everything else keeps working.
         assert (await client.get("/api/v1/apps/2")).status == 200
-        assert await restplug.indexer.pending() == 2
+        assert await restplug.outbox.pending() == 2
 
-    await restplug.indexer.retry_pending()
-    assert await restplug.indexer.pending() == 0
+    await restplug.outbox.retry_pending()
+    assert await restplug.outbox.pending() == 0
     assert await search(client, "hollow") == [2]
     assert await search(client, "silksong") == [1]
 

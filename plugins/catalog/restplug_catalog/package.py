@@ -126,7 +126,6 @@ class Ingest:
         store, name = self.restplug.store, self.resource.name
         pending = self.validate(apps)
         now = datetime.now(UTC).isoformat()
-        written: list[Write] = []
         # Apps another writer changed meanwhile are re-read and merged again, after a short
         # random pause so that racing packages stop colliding, until the query time bound.
         deadline = time.monotonic() + self.restplug.query_timeout
@@ -152,7 +151,6 @@ class Ingest:
                 if not applied:
                     retry.add(write.id)
                     continue
-                written.append(write)
                 if write.if_etag is None:
                     self.created += 1
                 else:
@@ -166,8 +164,6 @@ class Ingest:
                     "errors": {"_schema": ["changed by other writers too often; send it again"]},
                 }
             )
-        for write in written:
-            await self.restplug.document_changed(self.resource, write.id, write.document)
         self.rejected.sort(key=lambda item: item["index"])
         return {
             "created": self.created,

@@ -1,5 +1,7 @@
-"""The Indexer with the real SQLite store and index: changes reach the index, an index outage
-loses nothing, pending changes survive a restart, a rebuild restores a wiped index."""
+"""The outbox with the real SQLite store and index: every write's side effects (search index,
+cache, ``document_changed``) happen, an index outage loses nothing, what a crash leaves pending
+is settled at the next start, a rebuild restores a wiped index and reaches other processes'
+caches."""
 
 from __future__ import annotations
 
@@ -15,11 +17,18 @@ import pytest
 from marshmallow import Schema
 from tqdm import tqdm
 
-from restplug.errors import BackendUnavailable
-from restplug.indexing import OUTBOX, Indexer
+from restplug import hookimpl
+from restplug.app import Restplug
+from restplug.cache import CacheManager
+from restplug.cache_memory import MemoryCache
+from restplug.errors import BackendUnavailable, ConfigError
+from restplug.indexing import Indexer
+from restplug.outbox import OUTBOX, Outbox, OutboxStore
 from restplug.resources import Resource
 from restplug.search_sqlite import SQLiteSearchIndex
+from restplug.store import Write
 from restplug.stores.sqlite import SQLiteStore
+from restplug.testing import isolated_environ
 
 APPS = Resource(name="apps", schema=Schema, search_fields={"name": 4.0, "short_description": 1.0})
 TASKS = Resource(name="tasks", schema=Schema)  # nothing to search
@@ -58,11 +67,59 @@ class Flaky:
         return call
 
 
+class Counted:
+    """The real store, counting bulk writes by collection."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+        self.bulk: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    async def bulk_write(self, collection: str, writes: Any) -> list[bool]:
+        self.bulk[collection] += 1
+        return await self.store.bulk_write(collection, writes)
+
+
+class Process:
+    """What one restplug process runs: an outbox over the shared store and index, its own
+    cache, a record of the ``document_changed`` calls; ``store`` is what it writes through."""
+
+    def __init__(
+        self, store: Any, index: Any, *, timeout: float = 0.5, retry_interval: float = 3600
+    ) -> None:
+        self.changes: list[tuple[str, Any, Any]] = []
+        self.cache = CacheManager(MemoryCache())
+        self.indexer = Indexer(store, index, RESOURCES, timeout=timeout)
+        self.outbox = Outbox(
+            store, RESOURCES, self.cache, self.notify, retry_interval=retry_interval,
+            max_retry_interval=max(retry_interval * 8, 0.08),
+        )  # fmt: skip
+        self.outbox.indexer = self.indexer
+        self.store = OutboxStore(store, self.outbox)
+
+    async def notify(self, resource: Resource, id: Any, document: Any) -> None:
+        self.changes.append((resource.name, id, document and document["name"]))
+
+    async def start(self) -> Process:
+        await self.store.prepare("apps", [])
+        await self.store.prepare("tasks", [])
+        await self.indexer.prepare()
+        await self.outbox.start()
+        return self
+
+    async def pending(self) -> int:
+        return await self.outbox.pending()
+
+    async def retry_pending(self) -> int:
+        return await self.outbox.retry_pending()
+
+
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
     store = SQLiteStore(f"sqlite:///{tmp_path}/store.db")
     await store.open()
-    await store.prepare("apps", [])
     yield store
     await store.close()
 
@@ -76,34 +133,31 @@ async def index(tmp_path: Path) -> AsyncIterator[Flaky]:
 
 
 @pytest.fixture
-async def indexer(store: SQLiteStore, index: Flaky) -> AsyncIterator[Indexer]:
-    indexer = Indexer(store, index, RESOURCES, timeout=0.5, retry_interval=3600)  # type: ignore[arg-type]
-    await indexer.start()
-    yield indexer
-    await indexer.stop()
+async def indexer(store: SQLiteStore, index: Flaky) -> AsyncIterator[Process]:
+    process = await Process(store, index).start()
+    yield process
+    await process.outbox.stop()
 
 
-async def write(indexer: Indexer, id: Any, name: str | None, resource: Resource = APPS) -> None:
-    """Write to the store as the core does, then tell the indexer; ``None`` deletes."""
-    store = indexer.store
+async def write(process: Process, id: Any, name: str | None, resource: Resource = APPS) -> None:
+    """Write through the process's store as the core does; ``None`` deletes."""
+    store = process.store
     current = await store.get(resource.name, id)
     if name is None:
         await store.delete(resource.name, id)
-        await indexer.changed(resource, id, None)
         return
     document = {"name": name, "short_description": f"{SECRET} about {name}"}
     if current is None:
         await store.insert(resource.name, id, document, "e")
     else:
         await store.replace(resource.name, id, document, "e")
-    await indexer.changed(resource, id, document)
 
 
-async def found(indexer: Indexer, text: str) -> list[Any]:
-    return sorted((id for id, _ in await indexer.index.search("apps", text, 1000)), key=str)
+async def found(process: Process, text: str) -> list[Any]:
+    return sorted((id for id, _ in await process.indexer.index.search("apps", text, 1000)), key=str)
 
 
-async def test_changes_reach_the_index(indexer: Indexer) -> None:
+async def test_changes_reach_the_index(indexer: Process) -> None:
     await write(indexer, 1, "Hollow Knight")
     await write(indexer, "x", "Hollow Moon")
     assert await found(indexer, "hollow") == [1, "x"]
@@ -112,18 +166,24 @@ async def test_changes_reach_the_index(indexer: Indexer) -> None:
     await write(indexer, "x", None)
     assert await found(indexer, "hollow") == []
     assert await found(indexer, "silk") == [1]
-    await indexer.store.prepare("tasks", [])
-    await write(indexer, 7, "Not searchable", TASKS)  # no search fields: ignored
+    await write(indexer, 7, "Not searchable", TASKS)  # no search fields: settled all the same
     assert await indexer.pending() == 0
+    assert indexer.changes == [
+        ("apps", 1, "Hollow Knight"),
+        ("apps", "x", "Hollow Moon"),
+        ("apps", 1, "Silksong"),
+        ("apps", "x", None),
+        ("tasks", 7, "Not searchable"),
+    ]
 
 
 async def test_an_outage_fails_no_change_and_loses_none(
-    indexer: Indexer, index: Flaky, caplog: pytest.LogCaptureFixture
+    indexer: Process, index: Flaky, caplog: pytest.LogCaptureFixture
 ) -> None:
     await write(indexer, 1, "Stardew Valley")
     await write(indexer, 2, "Valley of Kings")
     index.down = True
-    with caplog.at_level(logging.WARNING, "restplug.indexing"):
+    with caplog.at_level(logging.WARNING):
         await write(indexer, 1, "Moonlight Farm")
         await write(indexer, 1, "Moonlight Farm Deluxe")  # several changes, one entry
         await write(indexer, 2, None)
@@ -146,7 +206,7 @@ async def test_an_outage_fails_no_change_and_loses_none(
 
 
 async def test_after_a_failure_changes_skip_the_index_until_a_retry_succeeds(
-    indexer: Indexer, index: Flaky
+    indexer: Process, index: Flaky
 ) -> None:
     index.down = True
     await write(indexer, 1, "First")
@@ -164,8 +224,7 @@ async def test_after_a_failure_changes_skip_the_index_until_a_retry_succeeds(
 async def test_a_hung_index_is_given_up_on_in_bounded_time(
     store: SQLiteStore, index: Flaky
 ) -> None:
-    indexer = Indexer(store, index, RESOURCES, timeout=0.05, retry_interval=3600)  # type: ignore[arg-type]
-    await indexer.start()
+    indexer = await Process(store, index, timeout=0.05).start()
     index.hung = True
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -175,27 +234,27 @@ async def test_a_hung_index_is_given_up_on_in_bounded_time(
     index.hung = False
     assert await indexer.retry_pending() == 1
     assert await found(indexer, "slow") == [1]
-    await indexer.stop()
+    await indexer.outbox.stop()
 
 
 async def test_a_cancelled_caller_still_gets_its_change_recorded(
     store: SQLiteStore, index: Flaky
 ) -> None:
-    indexer = Indexer(store, index, RESOURCES, timeout=0.05, retry_interval=3600)  # type: ignore[arg-type]
-    await indexer.start()
+    indexer = await Process(store, index, timeout=0.05).start()
     index.hung = True
-    await store.insert("apps", 1, {"name": "Abandoned"}, "e")
-    request = asyncio.create_task(indexer.changed(APPS, 1, {"name": "Abandoned"}))
-    await asyncio.sleep(0.01)
+    request = asyncio.create_task(indexer.store.insert("apps", 1, {"name": "Abandoned"}, "e"))
+    while not index.calls["upsert"]:
+        await asyncio.sleep(0.005)
     request.cancel()  # the client went away
     with pytest.raises(asyncio.CancelledError):
         await request
-    await indexer.stop()  # waits for the change in flight
+    await indexer.outbox.stop()  # waits for the side effects in flight
     assert await indexer.pending() == 1
+    assert indexer.changes == [("apps", 1, "Abandoned")]
 
 
 async def test_a_failure_in_the_middle_of_a_drain_keeps_the_rest(
-    indexer: Indexer, index: Flaky
+    indexer: Process, index: Flaky
 ) -> None:
     index.down = True
     for id in (1, 2, 3):
@@ -215,7 +274,7 @@ async def test_a_failure_in_the_middle_of_a_drain_keeps_the_rest(
 
 
 async def test_one_document_failing_blocks_neither_the_others_nor_direct_updates(
-    indexer: Indexer, index: Flaky
+    indexer: Process, index: Flaky
 ) -> None:
     index.down = True
     for id in (1, 2, 3):
@@ -234,13 +293,12 @@ async def test_one_document_failing_blocks_neither_the_others_nor_direct_updates
 async def test_a_change_recorded_while_its_entry_is_retried_is_kept(
     store: SQLiteStore, index: Flaky
 ) -> None:
-    """Another process records a new failure for a document while this one retries it: the
-    retry indexed the older version, so the entry must stay for the next round."""
-    this = Indexer(store, index, RESOURCES, retry_interval=3600)  # type: ignore[arg-type]
+    """Another process writes a document again while this one retries it: the retry read
+    the older version, so the entry must stay for the next round, and the index gets the
+    newer version at once (the removal that failed says the document moved on)."""
+    this = await Process(store, index).start()
     other_index = Flaky(index.index)
-    other = Indexer(store, other_index, RESOURCES, retry_interval=3600)  # type: ignore[arg-type]
-    await this.start()
-    await other.start()
+    other = await Process(store, other_index).start()
     other_index.down = True
     await write(other, 1, "Version Two")
     assert await this.pending() == 1
@@ -251,42 +309,44 @@ async def test_a_change_recorded_while_its_entry_is_retried_is_kept(
 
     index.before_upsert = meanwhile_in_the_other_process
     assert await this.retry_pending() == 0
-    assert await found(this, "two") == [1]  # what the retry had read
     assert await this.pending() == 1
-    assert await this.retry_pending() == 1
     assert (await found(this, "three"), await found(this, "two")) == ([1], [])
-    await this.stop()
-    await other.stop()
+    assert await this.retry_pending() == 1
+    assert await this.pending() == 0
+    await this.outbox.stop()
+    await other.outbox.stop()
 
 
 async def test_pending_changes_survive_a_restart(tmp_path: Path, index: Flaky) -> None:
     store = SQLiteStore(f"sqlite:///{tmp_path}/store.db")
     await store.open()
-    indexer = Indexer(store, index, RESOURCES)  # type: ignore[arg-type]
-    await indexer.start()
+    indexer = await Process(store, index).start()
     index.down = True
     await write(indexer, 1, "Before The Crash")
     await write(indexer, "b", "Also Before")
-    await indexer.stop()
+    await indexer.outbox.stop()
     await store.close()
 
     index.down = False
     store = SQLiteStore(f"sqlite:///{tmp_path}/store.db")
     await store.open()
-    restarted = Indexer(store, index, RESOURCES)  # type: ignore[arg-type]
-    await restarted.start()
+    restarted = Process(store, index)
     assert await restarted.pending() == 2
-    assert await restarted.retry_pending() == 2
+    await restarted.start()  # settles them before it serves
+    assert await restarted.pending() == 0
     assert await found(restarted, "before") == [1, "b"]
-    await restarted.stop()
+    assert sorted(restarted.changes, key=lambda change: str(change[1])) == [
+        ("apps", 1, "Before The Crash"),
+        ("apps", "b", "Also Before"),
+    ]
+    await restarted.outbox.stop()
     await store.close()
 
 
 async def test_the_retry_task_backs_off_while_failing_then_catches_up(
     store: SQLiteStore, index: Flaky
 ) -> None:
-    indexer = Indexer(store, index, RESOURCES, retry_interval=0.01, max_retry_interval=0.08)  # type: ignore[arg-type]
-    await indexer.start()
+    indexer = await Process(store, index, retry_interval=0.01).start()
     index.down = True
     await write(indexer, 1, "Eventually")
     index.calls.clear()
@@ -299,13 +359,12 @@ async def test_the_retry_task_backs_off_while_failing_then_catches_up(
             break
         await asyncio.sleep(0.02)
     assert await found(indexer, "eventually") == [1]
-    await indexer.stop()
+    await indexer.outbox.stop()
 
 
 async def test_an_index_down_at_start_is_prepared_later(store: SQLiteStore, index: Flaky) -> None:
     index.down = True
-    indexer = Indexer(store, index, RESOURCES)  # type: ignore[arg-type]
-    await indexer.start()  # does not fail: writes must go on
+    indexer = await Process(store, index).start()  # does not fail: writes must go on
     await write(indexer, 1, "Early Bird")
     assert await indexer.pending() == 1
     index.down = False
@@ -313,45 +372,94 @@ async def test_an_index_down_at_start_is_prepared_later(store: SQLiteStore, inde
         await index.search("apps", "early", 10)
     assert await indexer.retry_pending() == 1
     assert await found(indexer, "early") == [1]
-    await indexer.stop()
+    await indexer.outbox.stop()
 
 
 async def test_rebuild_restores_a_wiped_index_with_progress(
-    tmp_path: Path, indexer: Indexer, index: Flaky
+    tmp_path: Path, indexer: Process, index: Flaky
 ) -> None:
     ids: list[Any] = [*range(1, 1101), "s1", "s2"]  # three pages of numbers, then strings
+    raw = indexer.outbox.store
     for id in ids:
-        await indexer.store.insert("apps", id, {"name": f"Tycoon {id}"}, "e")
+        await raw.insert("apps", id, {"name": f"Tycoon {id}"}, "e")
     index.down = True
-    await write(indexer, 5, "Renamed Tycoon")  # pending: the rebuild settles it
-    await indexer.changed(TASKS, 1, {})  # not searchable: no entry
-    await indexer.store.insert(OUTBOX, "other:1", {"collection": "other", "id": 1}, "e")
+    await write(indexer, 5, "Renamed Tycoon")  # pending: owes more than the index
     index.down = False
 
     wiped = SQLiteSearchIndex(f"sqlite:///{tmp_path}/wiped.db")
     await wiped.open()
-    indexer.index = wiped
+    indexer.indexer.index = wiped
     bar = tqdm(total=len(ids), file=io.StringIO())
-    assert await indexer.rebuild(APPS, bar) == len(ids)
+    assert await indexer.indexer.rebuild(APPS, bar) == len(ids)
     assert bar.n == len(ids)
     assert len(await wiped.search("apps", "tycoon", 2000)) == len(ids)
     assert [id for id, _ in await wiped.search("apps", "renamed", 10)] == [5]
     assert [id for id, _ in await wiped.search("apps", "s2", 10)] == ["s2"]
-    assert await indexer.pending() == 1  # only the other collection's entry is left
+    assert await indexer.pending() == 1
     with pytest.raises(ValueError):
-        await indexer.rebuild(TASKS)
+        await indexer.indexer.rebuild(TASKS)
     await wiped.close()
 
 
+async def test_a_rebuild_drops_every_process_cached_lists(store: SQLiteStore, index: Flaky) -> None:
+    """``restplug reindex`` runs apart from the servers: its own cache is renewed at once, a
+    server's per-process cache at its next retry interval."""
+    server = await Process(store, index, retry_interval=0.01).start()
+    cli = await Process(store, index).start()
+    cached = [await p.cache.generations(["restplug:apps:gen"]) for p in (server, cli)]
+    await cli.outbox.mark_rebuilt("apps")
+    assert await cli.cache.generations(["restplug:apps:gen"]) != cached[1]
+    for _ in range(100):
+        if await server.cache.generations(["restplug:apps:gen"]) != cached[0]:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("the server kept its cached lists after the rebuild")
+    await server.outbox.stop()
+    await cli.outbox.stop()
+
+
+async def test_a_bulk_write_settles_in_one_round_trip(store: SQLiteStore, index: Flaky) -> None:
+    counted = Counted(store)
+    process = await Process(counted, index).start()
+    writes = [Write(id, {"name": f"Bulk {id}"}, "e") for id in range(1000)]
+    assert all(await process.store.bulk_write("apps", writes))
+    assert counted.bulk == {"apps": 1, OUTBOX: 1}
+    assert await process.pending() == 0
+    assert len(await found(process, "bulk")) == 1000
+    assert len(process.changes) == 1000
+    await process.outbox.stop()
+
+
+async def test_a_crash_between_write_and_side_effects_is_caught_up(
+    store: SQLiteStore, index: Flaky
+) -> None:
+    """The entry is in the write's transaction: a process that dies right after the commit
+    (here: the write made without settling, as the store left it) owes nothing to chance."""
+    dead = Process(store, index)
+    await dead.store.prepare("apps", [])
+    entry = dead.outbox.entry("apps", 1)
+    await store.insert("apps", 1, {"name": "Survivor"}, "e", outbox=entry)
+    restarted = await Process(store, index).start()
+    assert await found(restarted, "survivor") == [1]
+    assert restarted.changes == [("apps", 1, "Survivor")]
+    assert await restarted.pending() == 0
+    await restarted.outbox.stop()
+
+
 async def test_stop_is_clean_and_idempotent(store: SQLiteStore, index: Flaky) -> None:
-    indexer = Indexer(store, index, RESOURCES, retry_interval=0.01)  # type: ignore[arg-type]
-    await indexer.start()
+    process = await Process(store, index, retry_interval=0.01).start()
     await asyncio.sleep(0.05)
-    await indexer.stop()
-    await indexer.stop()
+    await process.outbox.stop()
+    await process.outbox.stop()
 
 
-def test_no_resource_may_take_the_outbox_name(store: SQLiteStore, index: Flaky) -> None:
-    clash = Resource(name=OUTBOX, schema=Schema)
-    with pytest.raises(ValueError):
-        Indexer(store, index, {OUTBOX: clash})  # type: ignore[arg-type]
+class ClaimsTheOutbox:
+    @hookimpl
+    def register_resources(self) -> list[Resource]:
+        return [Resource(name=OUTBOX, schema=Schema)]
+
+
+async def test_no_resource_may_take_the_outbox_name(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=OUTBOX):
+        await Restplug.configure(isolated_environ(tmp_path), [ClaimsTheOutbox()])
