@@ -17,6 +17,7 @@ from weakref import WeakKeyDictionary
 import aiohttp
 
 from restplug.errors import Conflict
+from restplug.faults import crash_point
 from restplug.http import (
     JSON,
     dumps,
@@ -150,6 +151,8 @@ class Forwarder:
         if stored is None or stored.document["forwarding"]["state"] != "pending":
             return
         state, error = await self._send(stored.document)
+        if state == "done":
+            crash_point("task-forwarded")
         failures = stored.document["forwarding"]["attempts"] + 1
         delay = self._backoff.delay(failures) if state == "pending" else None
 
