@@ -13,6 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,7 @@ def test_a_single_write_survives_a_crash_at_any_point(
         status = crash_then_restart(
             server,
             point,
-            lambda: send(server, method, path, None if method == "DELETE" else body, token),
+            partial(send, server, method, path, None if method == "DELETE" else body, token),
         )
         if status is not None:  # answered before dying: acknowledged
             assert 200 <= status < 300
@@ -135,7 +136,7 @@ def test_a_package_survives_a_crash_and_resending_it_changes_nothing(
     for round in range(rounds):
         apps = [app(id, round) for id in range(1000 * (round + 1), 1000 * (round + 1) + 300)]
         status = crash_then_restart(
-            server, point, lambda: send(server, "POST", "/api/v1/package", {"apps": apps}, token)
+            server, point, partial(send, server, "POST", "/api/v1/package", {"apps": apps}, token)
         )
         assert status is None  # every point is reached before the answer
         status, _, page = call(f"{server.url}{APPS}?search=w{apps[0]['id']}r{round}")
@@ -159,7 +160,7 @@ class Orchestrator(ThreadingHTTPServer):
         orchestrator = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (the http.server API)
+            def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 orchestrator.received.append(self.headers["Idempotency-Key"])
                 self.send_response(201)
@@ -185,9 +186,9 @@ def test_a_task_the_orchestrator_accepted_before_a_crash_reaches_it(
         RESTPLUG_ORCHESTRATOR_URL=orchestrator.url, RESTPLUG_ORCHESTRATOR_RETRY_BASE_MS="50"
     )
     acknowledged = []
+    task = {"type": "scrape_app", "payload": {"app_id": 1}}
     try:
         for _ in range(rounds):
-            task = {"type": "scrape_app", "payload": {"app_id": 1}}
 
             def register() -> str | None:
                 TALLY["requests"] += 1
