@@ -169,9 +169,12 @@ def document_changed(
 ) -> None:
     """Learn that a document was written.
 
-    Called after every successful create, replace, patch, delete and package upsert, once per
-    document, before the response is sent.  ``document`` is the new state, ``None`` after a
+    Called after every write to a resource's collection through ``restplug.store`` (create,
+    replace, patch, delete, package upsert, a plugin's own writes), once per document,
+    normally before the response is sent.  ``document`` is the new state, ``None`` after a
     delete; the return value is ignored.  Every plugin is called; an exception is logged and
-    never fails the write (a plugin that must not lose the change keeps its own retry queue,
-    as the search index does).
+    never fails the write.  Delivery is at least once, also across a crash: the pending call
+    is stored in the write's own transaction (the outbox), so a process killed before or
+    while calling it calls it at the next start, with the document as stored then; a write
+    whose search update failed is told again when its retry succeeds.  Make it idempotent.
     """
