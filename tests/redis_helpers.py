@@ -1,9 +1,14 @@
-"""Helpers of the Redis tests: where redis-server is, and the URL of a running one."""
+"""Helpers of the Redis tests: where redis-server is, the URL of a running one, a server
+emptied for a test, and outages (stopped, frozen)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 import redis
@@ -30,3 +35,34 @@ def redis_url(server: RedisExecutor, db: int = 0) -> str:
 def sync_client(server: RedisExecutor, db: int = 0) -> redis.Redis:
     """A plain client, to look at what the backend wrote or to empty the server."""
     return redis.Redis(host=server.host, port=server.port, db=db)
+
+
+def flushed(request: pytest.FixtureRequest, fixture: str) -> RedisExecutor:
+    """A session's server, emptied: the apps of every test share key prefixes and resource
+    names, so one test's keys must not survive into the next."""
+    require_redis_server()
+    server: RedisExecutor = request.getfixturevalue(fixture)
+    with sync_client(server) as client:
+        client.flushall()
+    return server
+
+
+@asynccontextmanager
+async def stopped(server: RedisExecutor) -> AsyncIterator[None]:
+    """Redis shut down (saving its data, as a configured Redis does) and started again."""
+    await asyncio.to_thread(server.stop)
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(server.start)
+
+
+@asynccontextmanager
+async def frozen(server: RedisExecutor) -> AsyncIterator[None]:
+    """Redis hanging, as behind a network partition: connections open, no answers."""
+    assert server.process is not None
+    os.kill(server.process.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)

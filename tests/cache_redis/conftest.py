@@ -8,7 +8,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from pytest_redis import factories
 from pytest_redis.executor import RedisExecutor
-from redis_helpers import REDIS_SERVER, redis_url, require_redis_server, sync_client
+from redis_helpers import REDIS_SERVER, flushed, redis_url
 
 from restplug.testing import AllowWrites, ClientFactory
 
@@ -18,16 +18,6 @@ shared_redis_proc = factories.redis_proc(executable=REDIS_SERVER, port=None)
 outage_redis_proc = factories.redis_proc(executable=REDIS_SERVER, port=None)
 
 RedisApp = Callable[[RedisExecutor], Awaitable[TestClient]]
-
-
-def flushed(request: pytest.FixtureRequest, fixture: str) -> RedisExecutor:
-    """A session's server, emptied: the apps of every test share the key prefix and resource
-    names, so one test's generations must not survive into the next."""
-    require_redis_server()
-    server: RedisExecutor = request.getfixturevalue(fixture)
-    with sync_client(server) as client:
-        client.flushall()
-    return server
 
 
 @pytest.fixture
@@ -49,8 +39,8 @@ def redis_app(restplug_client: ClientFactory) -> RedisApp:
     of one deployment would be."""
 
     async def make(server: RedisExecutor) -> TestClient:
-        return await restplug_client(
-            env={"RESTPLUG_CACHE_URL": redis_url(server)}, plugins=[AllowWrites()]
-        )
+        # These tests read as fast as they can; rate limits have tests of their own.
+        env = {"RESTPLUG_CACHE_URL": redis_url(server), "RESTPLUG_DISABLE_PLUGINS": "ratelimit"}
+        return await restplug_client(env=env, plugins=[AllowWrites()])
 
     return make
