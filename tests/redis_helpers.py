@@ -1,5 +1,5 @@
-"""Helpers of the Redis tests: where redis-server is, the URL of a running one, a server
-emptied for a test, and outages (stopped, frozen)."""
+"""Helpers of the Redis tests: where redis-server is, the URL of a running one, outages
+(stopped, frozen), and the fixtures giving a test an empty server (a conftest imports them)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 import redis
+from pytest_redis import factories
 from pytest_redis.executor import RedisExecutor
 
 REDIS_SERVER = shutil.which("redis-server")
@@ -37,6 +38,12 @@ def sync_client(server: RedisExecutor, db: int = 0) -> redis.Redis:
     return redis.Redis(host=server.host, port=server.port, db=db)
 
 
+# Session-wide servers on free ports.  The outage tests stop and freeze their own, so no
+# other test ever meets a Redis that is down.
+shared_redis_proc = factories.redis_proc(executable=REDIS_SERVER, port=None)
+outage_redis_proc = factories.redis_proc(executable=REDIS_SERVER, port=None)
+
+
 def flushed(request: pytest.FixtureRequest, fixture: str) -> RedisExecutor:
     """A session's server, emptied: the apps of every test share key prefixes and resource
     names, so one test's keys must not survive into the next."""
@@ -45,6 +52,18 @@ def flushed(request: pytest.FixtureRequest, fixture: str) -> RedisExecutor:
     with sync_client(server) as client:
         client.flushall()
     return server
+
+
+@pytest.fixture
+def redis_server(request: pytest.FixtureRequest) -> RedisExecutor:
+    """The Redis most tests share, empty."""
+    return flushed(request, "shared_redis_proc")
+
+
+@pytest.fixture
+def outage_redis_server(request: pytest.FixtureRequest) -> RedisExecutor:
+    """A Redis of its own for a test that takes it down, empty."""
+    return flushed(request, "outage_redis_proc")
 
 
 @asynccontextmanager

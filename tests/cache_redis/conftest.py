@@ -6,30 +6,18 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from aiohttp.test_utils import TestClient
-from pytest_redis import factories
 from pytest_redis.executor import RedisExecutor
-from redis_helpers import REDIS_SERVER, flushed, redis_url
+from redis_helpers import (  # noqa: F401 (fixtures)
+    outage_redis_proc,
+    outage_redis_server,
+    redis_server,
+    redis_url,
+    shared_redis_proc,
+)
 
 from restplug.testing import AllowWrites, ClientFactory
 
-# Session-wide servers on free ports.  The outage tests stop and freeze their own, so no
-# other test ever meets a Redis that is down.
-shared_redis_proc = factories.redis_proc(executable=REDIS_SERVER, port=None)
-outage_redis_proc = factories.redis_proc(executable=REDIS_SERVER, port=None)
-
 RedisApp = Callable[[RedisExecutor], Awaitable[TestClient]]
-
-
-@pytest.fixture
-def redis_server(request: pytest.FixtureRequest) -> RedisExecutor:
-    """The Redis most tests share, empty."""
-    return flushed(request, "shared_redis_proc")
-
-
-@pytest.fixture
-def outage_redis_server(request: pytest.FixtureRequest) -> RedisExecutor:
-    """A Redis of its own for a test that takes it down, empty."""
-    return flushed(request, "outage_redis_proc")
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Apps with small budgets, and real redis-servers (pytest-redis) for the shared counters."""
+"""Apps with small budgets, and the real redis-servers (pytest-redis) of the Redis tests."""
 
 from __future__ import annotations
 
@@ -6,27 +6,16 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from aiohttp.test_utils import TestClient
-from pytest_redis import factories
-from pytest_redis.executor import RedisExecutor
-from redis_helpers import REDIS_SERVER, flushed
+from redis_helpers import (  # noqa: F401 (fixtures)
+    outage_redis_proc,
+    outage_redis_server,
+    redis_server,
+    shared_redis_proc,
+)
 
 from restplug.testing import AllowWrites, ClientFactory
 
-ratelimit_redis_proc = factories.redis_proc(executable=REDIS_SERVER, port=None)
-ratelimit_outage_redis_proc = factories.redis_proc(executable=REDIS_SERVER, port=None)
-
 LimitedApp = Callable[..., Awaitable[TestClient]]
-
-
-@pytest.fixture
-def redis_server(request: pytest.FixtureRequest) -> RedisExecutor:
-    return flushed(request, "ratelimit_redis_proc")
-
-
-@pytest.fixture
-def outage_redis_server(request: pytest.FixtureRequest) -> RedisExecutor:
-    """A Redis of its own for a test that takes it down."""
-    return flushed(request, "ratelimit_outage_redis_proc")
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from restplug_ratelimit.settings import Network, Rate
 log = logging.getLogger("restplug.ratelimit")
 Kind = Literal["read", "search", "write"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 PREFIX = "restplug:ratelimit"
 NEVER_LIMITED = "/health/"
 PLURAL: dict[Kind, str] = {"read": "reads", "search": "searches", "write": "writes"}

@@ -8,7 +8,7 @@ from weakref import WeakKeyDictionary
 from restplug import hookimpl
 from restplug.app import Restplug
 from restplug.config import Setting
-from restplug_ratelimit.limiter import Limiter
+from restplug_ratelimit.limiter import Limiter, Middleware
 from restplug_ratelimit.settings import SETTINGS
 
 # One limiter per Restplug (tests run several in one process).
@@ -21,7 +21,7 @@ def register_settings() -> list[Setting]:
 
 
 @hookimpl
-def register_middlewares(restplug: Restplug) -> list:
+def register_middlewares(restplug: Restplug) -> list[Middleware]:
     limiter = _limiters[restplug] = Limiter.from_settings(restplug)
     return [limiter.middleware]
 
