@@ -112,6 +112,8 @@ async def test_health_probes_are_never_limited(limited_app):
     for path in ("/health/live", "/health/ready") * 3:
         response = await client.get(path)
         assert response.status == 200 and limits(response) == (None, None, None)
+    # Only the probes themselves: other paths under /health/ draw on the budget.
+    assert (await client.get("/health/anything")).status == 429
 
 
 async def test_disabled_plugin_limits_nothing(limited_app):

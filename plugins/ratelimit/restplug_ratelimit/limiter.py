@@ -24,7 +24,8 @@ Kind = Literal["read", "search", "write"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 PREFIX = "restplug:ratelimit"
-NEVER_LIMITED = "/health/"
+# The probes exactly: any other path, under /health/ or not, is counted.
+NEVER_LIMITED = frozenset({"/health/live", "/health/ready"})
 PLURAL: dict[Kind, str] = {"read": "reads", "search": "searches", "write": "writes"}
 
 
@@ -103,7 +104,7 @@ class Limiter:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith(NEVER_LIMITED):
+        if request.path in NEVER_LIMITED:
             return await handler(request)
         kind = kind_of(request)
         rate = self.rates[kind]
