@@ -54,6 +54,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_cache.py
 	$(BIN)/python bench/bench_auth.py
+	$(BIN)/python bench/bench_ratelimit.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

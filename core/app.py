@@ -57,6 +57,7 @@ class Restplug:
         self.resources: dict[str, Resource] = {}
         self.parsers: dict[str, ListParser] = {}
         self.routes: list[Route] = []
+        self.middlewares: list[Any] = []
         self.indexer: Indexer | None = None
 
     @property
@@ -113,6 +114,7 @@ class Restplug:
         for resource in self.resources.values():
             self.routes += resource_routes(self, resource)
         self.routes += await gather_lists(pm.hook.register_routes(restplug=self))
+        self.middlewares = await gather_lists(pm.hook.register_middlewares(restplug=self))
         return self
 
     async def _tagged_backends(self) -> list[Backend]:
@@ -265,8 +267,10 @@ class Restplug:
 
     def web_app(self) -> web.Application:
         """The aiohttp application serving every route; starts and stops the backends."""
+        # problem_middleware is outermost: what the plugins' middlewares raise is answered too.
         app = web.Application(
-            middlewares=[problem_middleware], client_max_size=self.settings.max_body
+            middlewares=[problem_middleware, *self.middlewares],
+            client_max_size=self.settings.max_body,
         )
         app[RESTPLUG] = self
         for route in self.routes:

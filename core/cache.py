@@ -15,12 +15,12 @@ import asyncio
 import hashlib
 import logging
 import secrets
-import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
+
+from restplug.failopen import CircuitBreaker, FailOpen
 
 log = logging.getLogger("restplug.cache")
 
@@ -73,30 +73,6 @@ class JsonCoder:
         return orjson.loads(data)
 
 
-@dataclass
-class CircuitBreaker:
-    """After ``threshold`` consecutive errors the cache is skipped for ``cooldown`` seconds, so
-    an outage costs one timeout now and then instead of one per request."""
-
-    threshold: int = 3
-    cooldown: float = 5.0
-    failures: int = 0
-    open_until: float = 0.0
-
-    @property
-    def closed(self) -> bool:
-        return time.monotonic() >= self.open_until
-
-    def success(self) -> None:
-        self.failures = 0
-
-    def failure(self) -> None:
-        self.failures += 1
-        if self.failures >= self.threshold:
-            self.open_until = time.monotonic() + self.cooldown
-            self.failures = 0
-
-
 def digest(*parts: Any) -> str:
     """A short stable hash of key material (never Python's salted ``hash()``)."""
     return hashlib.sha256(orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
@@ -121,8 +97,9 @@ class CacheManager:
         self.prefix = prefix
         self.ttl = ttl
         self.coder = coder or JsonCoder()
-        self.timeout = timeout
-        self.breaker = breaker or CircuitBreaker()
+        self._guard = FailOpen(
+            "cache", "served as misses", timeout=timeout, breaker=breaker, logger=log
+        )
         self._flights: dict[str, asyncio.Future[Any]] = {}
         self._unflushed: set[str] = set()
 
@@ -130,19 +107,15 @@ class CacheManager:
     def enabled(self) -> bool:
         return self.backend is not None
 
+    @property
+    def breaker(self) -> CircuitBreaker:
+        return self._guard.breaker
+
     async def _call(self, method: str, *args: Any, failed: Any = None) -> Any:
         """One backend call, bounded in time; ``failed`` (a miss) on any error or open breaker."""
-        if self.backend is None or not self.breaker.closed:
+        if self.backend is None:
             return failed
-        try:
-            async with asyncio.timeout(self.timeout):
-                result = await getattr(self.backend, method)(*args)
-        except Exception as exc:
-            log.warning("cache %s failed (%s): served as a miss", method, type(exc).__name__)
-            self.breaker.failure()
-            return failed
-        self.breaker.success()
-        return result
+        return await self._guard.call(getattr(self.backend, method), *args, failed=failed)
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from pluggy import HookspecMarker
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     import click
     from aiohttp import web
 
@@ -24,6 +26,11 @@ if TYPE_CHECKING:
     from restplug.permissions import Requirement, Vote
     from restplug.resources import Resource
     from restplug.routes import Route
+
+    Middleware = Callable[
+        [web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]],
+        Awaitable[web.StreamResponse],
+    ]
 
 hookspec = HookspecMarker("restplug")
 
@@ -95,6 +102,22 @@ def register_routes(restplug: Restplug) -> list[Route]:
     :class:`restplug.routes.Route` (method, path, async handler, the permission requirement
     and OpenAPI description); the lists of all plugins are concatenated.  Routes are checked by
     the same permission hooks as resource routes.
+    """
+
+
+@hookspec
+def register_middlewares(restplug: Restplug) -> list[Middleware]:
+    """Run code around every request: aiohttp middlewares (rate limits, request logging).
+
+    Called once at start-up, after the routes are collected.  Return a list of aiohttp
+    middlewares (``@web.middleware async def m(request, handler)``), or ``None``.  They wrap
+    every request the application serves, health probes, documentation and unknown paths
+    included (a middleware skips what it must not touch).  The lists of all plugins are
+    concatenated in pluggy's call order (the plugin registered last first, unless a hookimpl
+    says ``tryfirst``/``trylast``); the first middleware of the combined list is the
+    outermost.  The core's error handling stays
+    outside them all, so anything a middleware raises, a
+    :class:`restplug.errors.Problem` above all, reaches the client as problem+json.
     """
 
 

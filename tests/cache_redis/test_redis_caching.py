@@ -4,9 +4,7 @@ outage, one store query for many concurrent misses."""
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -14,7 +12,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from pytest_redis.executor import RedisExecutor
+from redis_helpers import frozen, stopped
 
 from restplug.app import RESTPLUG
 from restplug.cache import CacheManager
@@ -153,27 +151,6 @@ async def test_two_instances_never_read_older_than_the_last_write(redis_server, 
 
 
 # -- an outage while requests flow ----------------------------------------------------------
-
-
-@asynccontextmanager
-async def stopped(server: RedisExecutor) -> AsyncIterator[None]:
-    """Redis shut down (saving its data, as a configured Redis does) and started again."""
-    await asyncio.to_thread(server.stop)
-    try:
-        yield
-    finally:
-        await asyncio.to_thread(server.start)
-
-
-@asynccontextmanager
-async def frozen(server: RedisExecutor) -> AsyncIterator[None]:
-    """Redis hanging, as behind a network partition: connections open, no answers."""
-    assert server.process is not None
-    os.kill(server.process.pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(server.process.pid, signal.SIGCONT)
 
 
 async def until(condition: Callable[[], Awaitable[bool]], timeout: float = 10) -> None:

@@ -233,3 +233,48 @@ async def test_duplicate_filter_names_stop_start_up(tmp_path):
 
     with pytest.raises(ConfigError, match="declared twice"):
         await Restplug.configure(isolated_environ(tmp_path), [Clash()])
+
+
+class Wrapping:
+    """Middlewares that tag the response, and turn ``X-Refuse`` into a raised error."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @hookimpl
+    def register_middlewares(self, restplug):
+        assert isinstance(restplug, Restplug)
+
+        @web.middleware
+        async def tag(request, handler):
+            if request.headers.get("X-Refuse") == self.name:
+                raise Problem(429, f"refused by {self.name}")
+            if request.headers.get("X-Break") == self.name:
+                raise RuntimeError("a broken middleware")
+            response = await handler(request)
+            response.headers.add("X-Order", self.name)
+            return response
+
+        return [tag]
+
+
+async def test_middlewares_wrap_every_request_and_errors_become_problems(tmp_path, aiohttp_client):
+    class Outer(Wrapping):
+        @hookimpl(tryfirst=True)
+        def register_middlewares(self, restplug):
+            return super().register_middlewares(restplug)
+
+    restplug = await Restplug.configure(
+        isolated_environ(tmp_path), [Outer("outer"), Wrapping("inner")]
+    )
+    client = await aiohttp_client(restplug.web_app())
+    for path in ("/health/live", "/api/v1/apps"):
+        response = await client.get(path)
+        # Response headers are added inside out: the inner middleware's first.
+        assert response.status == 200 and response.headers.getall("X-Order") == ["inner", "outer"]
+    refused = await client.get("/api/v1/apps", headers={"X-Refuse": "inner"})
+    assert refused.status == 429 and refused.content_type == "application/problem+json"
+    assert (await refused.json())["detail"] == "refused by inner"
+    broken = await client.get("/api/v1/apps", headers={"X-Break": "outer"})
+    assert broken.status == 500 and broken.content_type == "application/problem+json"
+    assert "Traceback" not in await broken.text()
