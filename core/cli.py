@@ -24,6 +24,7 @@ from restplug.errors import BackendUnavailable, ConfigError
 from restplug.openapi import openapi_document
 from restplug.plugins import new_plugin_manager
 from restplug.progress import progress
+from restplug.redact import redact
 
 T = TypeVar("T")
 
@@ -34,7 +35,7 @@ def fail(error: ConfigError) -> NoReturn:
 
 def die(message: str, status: int = 1) -> NoReturn:
     """Stop the command with one line on stderr."""
-    click.echo(f"restplug: {message}", err=True)
+    click.echo(f"restplug: {redact(message)}", err=True)
     sys.exit(status)
 
 
@@ -55,26 +56,36 @@ def with_restplug(action: Callable[[Restplug], Awaitable[T]]) -> T:
         fail(error)
 
 
+class TextFormatter(logging.Formatter):
+    """One line per record (and its traceback), credentials masked."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 class JsonFormatter(logging.Formatter):
+    """One JSON object per record, credentials masked."""
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": self.formatTime(record),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry)
 
 
-def setup_logging(log_format: str) -> None:
+def setup_logging(log_format: str, level: int = logging.INFO) -> None:
+    """Every log line of the process, plugins' and libraries' included, through one handler."""
     handler = logging.StreamHandler()
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
 class PluginCommands(click.Group):
@@ -106,6 +117,12 @@ class PluginCommands(click.Group):
 @click.version_option(package_name="restplug")
 def main() -> None:
     """restplug: a plugin-based REST API (the game catalogue)."""
+    try:
+        settings = parse_settings(CORE_SETTINGS, read_environment(), complete=False)
+    except ConfigError as error:
+        fail(error)
+    # Warnings only, so that the output of a command stays its own; `serve` logs from INFO.
+    setup_logging(settings.log_format, logging.WARNING)
 
 
 # Seconds a stopping server gives the requests in flight before it closes their connections,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 
 import pytest
 from servers import Server, call, cli, free_port
+
+PASSWORD = "s3cret-pw"
 
 
 def assert_refused(result, *expected: str) -> None:
@@ -65,3 +68,40 @@ def test_workers_that_cannot_open_the_store_fail_the_server(tmp_path):
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "cannot open SQLite database" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "shown"),
+    [
+        # No plugin answers the scheme: the error names the URL, not its password.
+        ([], {"RESTPLUG_STORE_URL": f"mongodb://admin:{PASSWORD}@db/x?password={PASSWORD}"},
+         "mongodb://admin:***@db/x?password=***"),
+        (["--workers", "2"], {"RESTPLUG_CACHE_URL": f"memory://:{PASSWORD}@x"}, "memory://:***@x"),
+        ([], {"RESTPLUG_CACHE_URL": f"redis:/:{PASSWORD}@x"}, "RESTPLUG_CACHE_URL=***"),
+    ],
+)  # fmt: skip
+def test_start_up_errors_mask_credentials(tmp_path, args, env, shown):
+    result = cli(tmp_path, "serve", "--port", str(free_port()), *args, timeout=30, **env)
+    assert result.returncode == 2
+    assert PASSWORD not in result.stderr and shown in result.stderr
+
+
+def test_log_lines_mask_credentials(tmp_path):
+    url = f"http://client:{PASSWORD}@127.0.0.1:{free_port()}/introspect?api_key={PASSWORD}"
+    server = Server(
+        tmp_path,
+        RESTPLUG_CACHE_URL="none://",
+        RESTPLUG_AUTH_INTROSPECTION_URL=url,
+        RESTPLUG_AUTH_CLIENT_ID="restplug",
+        RESTPLUG_AUTH_CLIENT_SECRET="x",
+        RESTPLUG_AUTH_JWT_SECRET="",
+    )
+    server.start()
+    try:
+        # The authorization server is down: the plugin logs the URL it could not reach.
+        status, _, _ = call(f"{server.url}/api/v1/apps", "POST", {}, token="some-token")
+        assert status == 503
+    finally:
+        server.kill(signal.SIGTERM)
+    assert PASSWORD not in server.output()
+    assert "http://client:***@127.0.0.1" in server.output()
