@@ -18,7 +18,7 @@ from restplug.config import CORE_SETTINGS, Setting, Settings, parse_settings, re
 from restplug.errors import BackendUnavailable, ConfigError, Conflict, Problem
 from restplug.http import etag_of, json_response, problem_middleware
 from restplug.indexing import Indexer
-from restplug.openapi import add_openapi_routes
+from restplug.openapi import openapi_routes
 from restplug.outbox import INTERNAL, Outbox, OutboxStore
 from restplug.permissions import Denial, Requirement
 from restplug.plugins import (
@@ -275,10 +275,13 @@ class Restplug:
         app[RESTPLUG] = self
         for route in self.routes:
             app.router.add_route(route.method, route.path, self._guarded(route))
+        # Health probes stay outside the permission votes: an orchestrator probes without
+        # credentials, and a closed probe would take every instance out of service.
         app.router.add_get("/health/live", self._live)
         app.router.add_get("/health/ready", self._ready)
-        app.router.add_get("/-/plugins", self._plugins)
-        add_openapi_routes(app, self)
+        # Reads with no requirement: open by default, and a permission plugin can close them.
+        for path, handler in [("/-/plugins", self._plugins), *openapi_routes(self)]:
+            app.router.add_get(path, self._guarded(Route("GET", path, handler)))
 
         async def lifecycle(_: web.Application):  # type: ignore[no-untyped-def]
             await self.start()

@@ -3,30 +3,40 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import json
 import logging
 import multiprocessing
+import multiprocessing.connection
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import click
 from aiohttp import web
 
 from restplug.app import Restplug
 from restplug.config import CORE_SETTINGS, parse_settings, read_environment
-from restplug.errors import ConfigError
+from restplug.errors import BackendUnavailable, ConfigError
 from restplug.openapi import openapi_document
 from restplug.plugins import new_plugin_manager
 from restplug.progress import progress
+from restplug.redact import redact
 
 T = TypeVar("T")
 
 
-def fail(error: ConfigError) -> None:
-    click.echo(f"restplug: configuration error: {error}", err=True)
-    sys.exit(2)
+def fail(error: ConfigError) -> NoReturn:
+    die(f"configuration error: {error}", status=2)
+
+
+def die(message: str, status: int = 1) -> NoReturn:
+    """Stop the command with one line on stderr."""
+    click.echo(f"restplug: {redact(message)}", err=True)
+    sys.exit(status)
 
 
 def with_restplug(action: Callable[[Restplug], Awaitable[T]]) -> T:
@@ -44,29 +54,38 @@ def with_restplug(action: Callable[[Restplug], Awaitable[T]]) -> T:
         return asyncio.run(run())
     except ConfigError as error:
         fail(error)
-        raise  # unreachable: fail() exits
+
+
+class TextFormatter(logging.Formatter):
+    """One line per record (and its traceback), credentials masked."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per record, credentials masked."""
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": self.formatTime(record),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry)
 
 
-def setup_logging(log_format: str) -> None:
+def setup_logging(log_format: str, level: int = logging.INFO) -> None:
+    """Every log line of the process, plugins' and libraries' included, through one handler."""
     handler = logging.StreamHandler()
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
 class PluginCommands(click.Group):
@@ -98,16 +117,108 @@ class PluginCommands(click.Group):
 @click.version_option(package_name="restplug")
 def main() -> None:
     """restplug: a plugin-based REST API (the game catalogue)."""
-
-
-def _serve_one(host: str, port: int, reuse_port: bool) -> None:
-    async def app() -> web.Application:
-        return (await Restplug.configure()).web_app()
-
     try:
-        web.run_app(app(), host=host, port=port, reuse_port=reuse_port, access_log=None, print=None)
+        settings = parse_settings(CORE_SETTINGS, read_environment(), complete=False)
     except ConfigError as error:
         fail(error)
+    # Warnings only, so that the output of a command stays its own; `serve` logs from INFO.
+    setup_logging(settings.log_format, logging.WARNING)
+
+
+# Seconds a stopping server gives the requests in flight before it closes their connections,
+# and then the answers still being written.
+SHUTDOWN_TIMEOUT = 10.0
+WRITE_TIMEOUT = 2.0
+
+
+def listen(host: str, port: int) -> list[socket.socket]:
+    """Bind and listen on every address ``host`` resolves to, before any worker starts: a taken
+    port fails here, once.  No SO_REUSEPORT: a second deployment on the port is refused instead
+    of sharing its clients with this one."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        fail(ConfigError(f"cannot resolve the listen address {host!r}: {error.strerror}"))
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(addresses):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            # Lets a restart bind while the old connections linger in TIME_WAIT; a listening
+            # socket on the port still makes bind fail.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(1024)
+            sock.setblocking(False)
+    except OSError as error:
+        for sock in sockets:
+            sock.close()
+        reason = "address already in use" if error.errno == errno.EADDRINUSE else error.strerror
+        die(f"cannot listen on {host}:{port}: {reason}")
+    return sockets
+
+
+class InFlight:
+    """Counts the requests whose handler runs, so that a stopping worker can wait for them.
+
+    aiohttp's own graceful shutdown stops reading every connection at once, so a request whose
+    body is still arriving could never finish; waiting here first lets it."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    @web.middleware
+    async def middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        self.count += 1
+        self.idle.clear()
+        try:
+            return await handler(request)
+        finally:
+            self.count -= 1
+            if not self.count:
+                self.idle.set()
+
+
+def _serve_one(sockets: list[socket.socket]) -> None:
+    """Serve on already listening sockets until SIGTERM or SIGINT; then stop accepting, give
+    the requests in flight up to SHUTDOWN_TIMEOUT to finish, and close."""
+
+    async def run() -> None:
+        app = (await Restplug.configure()).web_app()
+        in_flight = InFlight()
+        app.middlewares.insert(0, in_flight.middleware)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=WRITE_TIMEOUT)
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        # Our own handlers, idempotent: aiohttp's raise on every signal, and a second SIGTERM
+        # (the process group's and the parent's) would cut the graceful shutdown short.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
+        try:
+            await runner.setup()
+            for sock in sockets:
+                await web.SockSite(runner, sock).start()
+            await stopping.wait()
+            for site in runner.sites:
+                await site.stop()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(SHUTDOWN_TIMEOUT):
+                    await in_flight.idle.wait()
+        finally:
+            await runner.cleanup()
+
+    try:
+        asyncio.run(run())
+    except ConfigError as error:
+        fail(error)
+    except BackendUnavailable as error:
+        die(f"cannot start: {error}")
 
 
 @main.command()
@@ -117,6 +228,10 @@ def _serve_one(host: str, port: int, reuse_port: bool) -> None:
 def serve(host: str | None, port: int | None, workers: int) -> None:
     """Serve the API."""
     try:
+        if workers < 1:
+            raise ConfigError(f"--workers {workers}: must be 1 or more")
+        if port is not None and not 1 <= port <= 65535:
+            raise ConfigError(f"--port {port}: must be a port number, 1..65535")
         settings = parse_settings(CORE_SETTINGS, read_environment(), complete=False)
         restplug = asyncio.run(Restplug.configure())  # bad configuration stops here, not forked
         cache = restplug.backends.get("cache")
@@ -130,25 +245,51 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         fail(error)
     setup_logging(settings.log_format)
     host, port = host or settings.host, port or settings.port
+    sockets = listen(host, port)
     click.echo(f"restplug serving on http://{host}:{port} (docs: http://{host}:{port}/docs)")
     if workers == 1:
-        _serve_one(host, port, False)
+        _serve_one(sockets)
         return
+    sys.exit(_supervise(sockets, workers))
+
+
+def _supervise(sockets: list[socket.socket], workers: int) -> int:
+    """Run ``workers`` processes on the shared sockets; stop them all on SIGTERM/SIGINT or when
+    one of them ends by itself.  Returns the exit status: 0 when every worker stopped cleanly."""
     processes = [
-        multiprocessing.Process(target=_serve_one, args=(host, port, True)) for _ in range(workers)
+        multiprocessing.Process(target=_serve_one, args=(sockets,)) for _ in range(workers)
     ]
     for process in processes:
         process.start()
+    # The workers hold the sockets now: once they all stop accepting, new connections are
+    # refused instead of waiting in a queue nobody reads.
+    for sock in sockets:
+        sock.close()
+    stopping = False
 
-    def stop(signum: int, _: object) -> None:
-        # Each worker stops gracefully on SIGTERM; without this they would outlive us.
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
         for process in processes:
-            process.terminate()
+            if process.is_alive():
+                process.terminate()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    for process in processes:
-        process.join()
+    running = list(processes)
+    while running:
+        for ended in multiprocessing.connection.wait([p.sentinel for p in running]):
+            process = next(p for p in running if p.sentinel == ended)
+            running.remove(process)
+            process.join()
+            if not stopping:
+                click.echo(
+                    f"restplug: a worker ended (exit status {process.exitcode}); "
+                    "stopping the others",
+                    err=True,
+                )
+                stop()
+    return 0 if all(p.exitcode == 0 for p in processes) else 1
 
 
 @main.command()

@@ -193,7 +193,9 @@ def parse_settings(
             try:
                 values[setting.name] = setting.parse(raw[setting.name])
             except ValueError as exc:
-                shown = "***" if setting.secret else repr(raw[setting.name])
+                # A value that does not parse may be a URL too broken to find its password in.
+                hidden = setting.secret or "@" in raw[setting.name]
+                shown = "***" if hidden else repr(raw[setting.name])
                 raise ConfigError(f"{setting.name}={shown}: {exc}") from None
         else:
             values[setting.name] = setting.default

@@ -8,11 +8,17 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from restplug.redact import redact
+
 PROBLEM_JSON = "application/problem+json"
 
 
 class ConfigError(Exception):
-    """Bad configuration: start-up stops with this one-line message."""
+    """Bad configuration: start-up stops with this one-line message (credentials masked, so
+    it may quote the URL it is about)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
 
 
 class Problem(Exception):

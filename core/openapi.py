@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import resources as package_files
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from restplug.app import Restplug
     from restplug.query import ListParser
     from restplug.resources import Resource
-    from restplug.routes import Route
+    from restplug.routes import Handler, Route
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 PROBLEM_SCHEMA = {
@@ -234,9 +235,12 @@ def openapi_document(restplug: Restplug) -> dict[str, Any]:
     return OpenAPIBuilder(restplug).build()
 
 
-def add_openapi_routes(app: web.Application, restplug: Restplug) -> None:
+def openapi_routes(restplug: Restplug) -> list[tuple[str, Handler]]:
+    """``(path, GET handler)`` for ``/openapi.json``, ``/docs`` and Swagger UI's assets; the
+    app guards them like every other read."""
     document = openapi_document(restplug)
     static = package_files.files("restplug") / "static" / "swagger-ui"
+    assets = {entry.name: Path(str(entry)) for entry in static.iterdir() if entry.is_file()}
 
     async def spec(_: web.Request) -> web.Response:
         return json_response(document)
@@ -244,6 +248,10 @@ def add_openapi_routes(app: web.Application, restplug: Restplug) -> None:
     async def docs(_: web.Request) -> web.Response:
         return web.Response(text=SWAGGER_PAGE, content_type="text/html")
 
-    app.router.add_get("/openapi.json", spec)
-    app.router.add_get("/docs", docs)
-    app.router.add_static("/docs/static", str(static))
+    async def asset(request: web.Request) -> web.StreamResponse:
+        path = assets.get(request.match_info["name"])
+        if path is None:
+            raise web.HTTPNotFound()
+        return web.FileResponse(path)
+
+    return [("/openapi.json", spec), ("/docs", docs), ("/docs/static/{name}", asset)]

@@ -36,11 +36,12 @@ def environ(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def cli(
-    tmp_path: Path, *args: str, timeout: float = 120, **extra: str
+    tmp_path: Path, *args: str, timeout: float = 120, python: str = sys.executable, **extra: str
 ) -> subprocess.CompletedProcess:
-    """Run ``restplug ARGS`` to completion in ``tmp_path``."""
+    """Run ``restplug ARGS`` to completion in ``tmp_path`` (with another installation's
+    ``python`` if given)."""
     return subprocess.run(
-        [sys.executable, "-m", "restplug.cli", *args],
+        [python, "-m", "restplug.cli", *args],
         capture_output=True,
         text=True,
         env=environ(tmp_path, **extra),
@@ -78,9 +79,12 @@ class Server:
     """``restplug serve`` as a child process on a free port; ``kill()`` it (SIGKILL by
     default) and ``start()`` it again on the same files and port, as a crash and a restart."""
 
-    def __init__(self, tmp_path: Path, *args: str, **extra: str) -> None:
+    def __init__(
+        self, tmp_path: Path, *args: str, python: str = sys.executable, **extra: str
+    ) -> None:
         self.tmp_path = tmp_path
         self.args = args
+        self.python = python
         self.port = free_port()
         self.extra = extra
         self.url = f"http://127.0.0.1:{self.port}"
@@ -92,7 +96,7 @@ class Server:
         env = environ(self.tmp_path, RESTPLUG_PORT=str(self.port), **{**self.extra, **extra})
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "restplug.cli", "serve", *self.args],
+                [self.python, "-m", "restplug.cli", "serve", *self.args],
                 env=env,
                 cwd=self.tmp_path,
                 stdout=log,

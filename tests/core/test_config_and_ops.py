@@ -10,6 +10,7 @@ import sys
 import pytest
 from openapi_spec_validator import validate
 
+from restplug import hookimpl
 from restplug.app import Restplug
 from restplug.errors import ConfigError
 from restplug.testing import isolated_environ
@@ -126,3 +127,31 @@ async def test_swagger_ui_is_served_locally(restplug_client):
     assert "http" not in (await page.text()).replace("http-equiv", "")  # no CDN
     script = await client.get("/docs/static/swagger-ui-bundle.js")
     assert script.status == 200 and len(await script.read()) > 100_000
+
+
+class DenyAll:
+    """A permission plugin that says no to everything."""
+
+    @hookimpl
+    def permission(self) -> bool:
+        return False
+
+
+OPERATIONS = ["/-/plugins", "/openapi.json", "/docs", "/docs/static/swagger-ui.css"]
+
+
+async def test_operation_routes_pass_the_permission_votes(restplug_client):
+    open_client = await restplug_client()
+    for path in OPERATIONS:
+        assert (await open_client.get(path)).status == 200, path
+    assert (await open_client.get("/docs/static/nothing.js")).status == 404
+
+    closed = await restplug_client(plugins=[DenyAll()])
+    for path in OPERATIONS:
+        response = await closed.get(path)
+        assert response.status == 403, path
+        assert response.content_type == "application/problem+json"
+    # Health probes answer whatever the permission plugins say: orchestrators probe without
+    # credentials.
+    assert (await closed.get("/health/live")).status == 200
+    assert (await closed.get("/health/ready")).status == 200
