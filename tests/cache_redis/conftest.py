@@ -8,7 +8,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from pytest_redis import factories
 from pytest_redis.executor import RedisExecutor
-from redis_helpers import REDIS_SERVER, redis_url, require_redis_server, sync_client
+from redis_helpers import redis_url, sync_client
+from services import REDIS_SERVER, require_redis_server
 
 from restplug.testing import AllowWrites, ClientFactory
 
