@@ -11,7 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pytest_redis import factories
+from pytest_redis.executor import RedisExecutor
 from servers import Server
+from services import REDIS_SERVER, require_redis_server
 
 FULL = os.environ.get("RESTPLUG_CHAOS", "") == "full"
 
@@ -36,3 +39,13 @@ def server_factory(tmp_path: Path) -> Iterator:
     yield make
     for server in made:
         server.stop()
+
+
+# A Redis of this suite's own: its tests stop and freeze it.
+chaos_redis_proc = factories.redis_proc(executable=REDIS_SERVER, port=None)
+
+
+@pytest.fixture
+def chaos_redis(request: pytest.FixtureRequest) -> RedisExecutor:
+    require_redis_server()
+    return request.getfixturevalue("chaos_redis_proc")
