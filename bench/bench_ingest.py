@@ -19,31 +19,16 @@ from aiohttp.test_utils import TestServer
 
 from restplug.app import Restplug
 from restplug.testing import AllowWrites, isolated_environ
-from restplug_catalog.demo import generate_apps
+from restplug_catalog.demo import as_scraped, generate_apps
 
 SIZE = 1000
-
-
-def scraped(app: dict, bump: float = 0.0) -> dict:
-    """A demo app as a worker sends it: one current price per country."""
-    prices = {
-        country: {
-            "currency": value["currency"],
-            "price": round(value["price_story"][0]["price"] + bump, 2),
-            "initial_price": value["price_story"][0]["initial_price"],
-            "discount": value["price_story"][0]["discount"],
-            "is_available": value["is_available"],
-        }
-        for country, value in app["prices"].items()
-    }
-    return {**app, "prices": prices}
 
 
 async def main(count: int) -> None:
     demo = list(generate_apps(count * SIZE, seed=11))
 
     def packages(bump: float) -> list[list[dict]]:
-        apps = [scraped(app, bump) for app in demo]
+        apps = [as_scraped(app, bump) for app in demo]
         return [apps[i : i + SIZE] for i in range(0, len(apps), SIZE)]
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,19 +13,7 @@ import pytest
 import redis
 from pytest_redis import factories
 from pytest_redis.executor import RedisExecutor
-
-REDIS_SERVER = shutil.which("redis-server")
-
-
-def require_redis_server() -> None:
-    """Skip without redis-server, saying how to get it; fail instead under ``CI=true``, so CI
-    never passes without having run the Redis tests."""
-    if REDIS_SERVER is not None:
-        return
-    reason = "redis-server is not installed (apt-get install redis-server, or `make test`)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason}; CI=true requires the Redis tests to run", pytrace=False)
-    pytest.skip(reason)
+from services import REDIS_SERVER, require_redis_server
 
 
 def redis_url(server: RedisExecutor, db: int = 0) -> str:

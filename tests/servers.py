@@ -15,7 +15,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from restplug_auth_oauth.dev_tokens import mint_token
+
 SECRET = "test-secret-" + "x" * 40
+
+
+def token(*scopes: str) -> str:
+    """A bearer token with ``scopes`` that servers started here accept."""
+    return mint_token(SECRET, scopes, ttl=3600, subject="tests")
 
 
 def free_port() -> int:

@@ -11,6 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from redis_helpers import (  # noqa: F401 (fixtures)
+    outage_redis_proc,
+    outage_redis_server,
+    redis_server,
+    shared_redis_proc,
+)
 from servers import Server
 
 FULL = os.environ.get("RESTPLUG_CHAOS", "") == "full"

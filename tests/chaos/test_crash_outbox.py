@@ -6,7 +6,6 @@ in another process reaches the servers' cached searches."""
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import sqlite3
 import threading
@@ -19,11 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pytest_redis import factories
 from servers import Server, call, cli
 
-REDIS_SERVER = shutil.which("redis-server")
-redis_proc = factories.redis_proc(executable=REDIS_SERVER or "redis-server", port=None)
 APPS = "/api/v1/apps"
 FAST = {"RESTPLUG_OUTBOX_RETRY_MS": "200"}
 #: What the scenarios did, summed over the module (printed at the end with -s).
@@ -232,9 +228,7 @@ def test_a_reindex_in_another_process_refreshes_cached_searches(
 ) -> None:
     env = {"RESTPLUG_CACHE_URL": "memory://", **FAST}
     if cache == "redis":
-        if REDIS_SERVER is None:
-            pytest.skip("redis-server is not installed (`make test` installs it)")
-        proc = request.getfixturevalue("redis_proc")
+        proc = request.getfixturevalue("redis_server")
         # Servers do not look for rebuild records within the test: the shared cache does it.
         env = {"RESTPLUG_CACHE_URL": f"redis://{proc.host}:{proc.port}/0"}
         env["RESTPLUG_OUTBOX_RETRY_MS"] = "600000"

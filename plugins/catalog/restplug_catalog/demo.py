@@ -145,6 +145,22 @@ def generate_apps(count: int, seed: int = 0, *, now: datetime | None = None) -> 
         yield _app(app_id, random.Random(f"{seed}:{app_id}"), now)
 
 
+def as_scraped(app: dict, price_change: float = 0.0) -> dict:
+    """A demo app as a scraper worker sends it in a package: its latest price per country,
+    raised by ``price_change`` (to make every app of a package an update)."""
+    prices = {
+        country: {
+            "currency": value["currency"],
+            "price": round(value["price_story"][0]["price"] + price_change, 2),
+            "initial_price": value["price_story"][0]["initial_price"],
+            "discount": value["price_story"][0]["discount"],
+            "is_available": value["is_available"],
+        }
+        for country, value in app["prices"].items()
+    }
+    return {**app, "prices": prices}
+
+
 def generate_tasks(count: int, seed: int = 0, *, max_app_id: int = 100) -> Iterator[dict]:
     """Yield `count` scraping tasks for apps 1..max_app_id; task i is independent of `count`."""
     for index in range(count):

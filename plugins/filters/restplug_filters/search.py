@@ -3,6 +3,8 @@ index; ordered by relevance unless the request has an ``order_by``."""
 
 from __future__ import annotations
 
+import asyncio
+
 from marshmallow import fields, validate
 
 from restplug import hookimpl
@@ -17,7 +19,10 @@ MAX_MATCHES = 10_000
 
 async def search(restplug: Restplug, resource: Resource, text: str) -> Fragment:
     try:
-        hits = await restplug.search.search(resource.name, text, MAX_MATCHES)
+        # Bounded here too: an index stuck on a lock (SQLite waits for another process's
+        # shared-memory locks without a deadline) must not hold the request as long as it lasts.
+        async with asyncio.timeout(restplug.query_timeout):
+            hits = await restplug.search.search(resource.name, text, MAX_MATCHES)
     except (BackendUnavailable, QueryTimeout, OSError, TimeoutError):
         raise Problem(
             503, "search is unavailable right now; try again", headers={"Retry-After": "5"}
