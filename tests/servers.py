@@ -145,6 +145,13 @@ class Server:
                 os.killpg(self.process.pid, sig)
         return self.process.wait(timeout=timeout)
 
+    def terminate(self, timeout: float = 30) -> int:
+        """SIGTERM to the server process alone, as a service manager sends it; its workers
+        are its own to stop."""
+        assert self.process is not None
+        self.process.terminate()
+        return self.process.wait(timeout=timeout)
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.kill(signal.SIGKILL)
