@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PLUGINS := $(wildcard plugins/*)
 STAMP := $(VENV)/.installed
 
-.PHONY: run test chaos lint format bench clean
+.PHONY: run test chaos fuzz lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test: $(STAMP)
 # The fault suite at full length; `make test` runs its short version.
 chaos: $(STAMP)
 	RESTPLUG_CHAOS=full $(BIN)/pytest -q tests/chaos
+
+# schemathesis at length, every check; `make test` runs a short round that fails on any 5xx.
+fuzz: $(STAMP)
+	RESTPLUG_FUZZ=full $(BIN)/pytest -q -s tests/e2e/test_fuzz.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -14,9 +16,22 @@ from restplug import faults
 from restplug.auth import Identity
 from restplug.backends import Backend, Kind, choose, scheme_of
 from restplug.cache import CacheManager
-from restplug.config import CORE_SETTINGS, Setting, Settings, parse_settings, read_environment
+from restplug.config import (
+    CORE_SETTINGS,
+    Setting,
+    Settings,
+    generated_secret,
+    parse_settings,
+    read_environment,
+)
 from restplug.errors import BackendUnavailable, ConfigError, Conflict, Problem
-from restplug.http import etag_of, json_response, problem_middleware
+from restplug.http import (
+    BODY_TIMEOUT,
+    answer_protocol_errors,
+    etag_of,
+    json_response,
+    problem_middleware,
+)
 from restplug.indexing import Indexer
 from restplug.openapi import openapi_routes
 from restplug.outbox import INTERNAL, Outbox, OutboxStore
@@ -38,6 +53,9 @@ from restplug.views import resource_routes
 
 log = logging.getLogger("restplug")
 RESTPLUG = web.AppKey("restplug", "Restplug")
+#: Where the cursor key is generated when ``RESTPLUG_CURSOR_SECRET`` is unset (like the
+#: default store, relative to the working directory, so every worker of a deployment shares it).
+CURSOR_SECRET_FILE = Path("var/cursor-secret")
 IDENTITY = web.RequestKey("restplug.identity", object)
 
 
@@ -74,6 +92,13 @@ class Restplug:
     @property
     def search(self) -> Any:
         return self.backends.get("search")
+
+    @functools.cached_property
+    def cursor_key(self) -> bytes:
+        """The key that signs list cursors: ``RESTPLUG_CURSOR_SECRET``, or one generated once
+        into ``var/cursor-secret``.  Cursors stay valid across restarts and workers."""
+        secret = self.settings.cursor_secret or generated_secret(CURSOR_SECRET_FILE)
+        return secret.encode()
 
     @property
     def query_timeout(self) -> float:
@@ -158,6 +183,7 @@ class Restplug:
 
     async def start(self) -> None:
         """Open the backends, prepare every collection, run the plugins' startup hooks."""
+        self.cursor_key  # noqa: B018 - generated before the first request, not during one
         for backend in self.backends.values():
             await backend.open()
         for resource in self.resources.values():
@@ -273,8 +299,14 @@ class Restplug:
             client_max_size=self.settings.max_body,
         )
         app[RESTPLUG] = self
+        app[BODY_TIMEOUT] = self.settings.body_timeout
+        answer_protocol_errors(app)
         for route in self.routes:
-            app.router.add_route(route.method, route.path, self._guarded(route))
+            handler = self._guarded(route)
+            app.router.add_route(route.method, route.path, handler)
+            if route.method == "GET":
+                # aiohttp sends a HEAD answer's headers and drops its body.
+                app.router.add_route("HEAD", route.path, handler)
         # Health probes stay outside the permission votes: an orchestrator probes without
         # credentials, and a closed probe would take every instance out of service.
         app.router.add_get("/health/live", self._live)

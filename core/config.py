@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,48 @@ def country(raw: str) -> str:
     return raw.upper()
 
 
+def positive_number(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("must be a number") from None
+    if not 0 < value < float("inf"):
+        raise ValueError("must be greater than 0")
+    return value
+
+
+#: Below this a MAC key can be guessed offline from the values it signed.
+MIN_SECRET_LENGTH = 32
+
+
+def long_secret(raw: str) -> str:
+    if len(raw) < MIN_SECRET_LENGTH:
+        raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
+    return raw
+
+
+def generated_secret(path: Path) -> str:
+    """The secret kept in ``path``, generated there on first use.  Processes starting at once
+    (``serve --workers N``) agree on one: each writes a candidate to its own file and links
+    it into place, which only the first one does; the others read the winner's."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    candidate = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(secrets.token_urlsafe(48) + "\n")
+    try:
+        os.link(candidate, path)
+    except FileExistsError:
+        pass
+    finally:
+        candidate.unlink()
+    return path.read_text().strip()
+
+
 CORE_SETTINGS: tuple[Setting, ...] = (
     Setting("RESTPLUG_HOST", "127.0.0.1", str, "listen address"),
     Setting("RESTPLUG_PORT", 8080, port, "listen port"),
@@ -135,6 +178,14 @@ CORE_SETTINGS: tuple[Setting, ...] = (
         None,
         optional(crash_spec),
         "TEST ONLY: SIGKILL this process at a named point (see restplug.faults)",
+    ),
+    Setting("RESTPLUG_BODY_TIMEOUT", 30.0, positive_number, "longest wait for a request body, s"),
+    Setting(
+        "RESTPLUG_CURSOR_SECRET",
+        None,
+        optional(long_secret),
+        "key that signs list cursors (unset: generated once into var/cursor-secret)",
+        secret=True,
     ),
 )
 

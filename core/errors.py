@@ -54,12 +54,16 @@ class Problem(Exception):
         return body
 
     def response(self) -> web.Response:
-        return web.Response(
+        response = web.Response(
             status=self.status,
-            body=orjson.dumps(self.as_dict()),
+            # marshmallow keys a list's messages by element index: integers, not strings.
+            body=orjson.dumps(self.as_dict(), option=orjson.OPT_NON_STR_KEYS),
             content_type=PROBLEM_JSON,
             headers=self.headers,
         )
+        if self.headers.get("Connection", "").lower() == "close":
+            response.force_close()
+        return response
 
 
 class StoreError(Exception):

@@ -10,6 +10,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import hmac
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from marshmallow import ValidationError, fields
 
+from restplug.bounds import INT64_MAX, INT64_MIN, integer_text
 from restplug.errors import Problem
-from restplug.resources import OPERATORS, flatten_messages, lenient
+from restplug.resources import OPERATORS, flatten_messages, from_text
 from restplug.store import Filter, FindQuery, SortKey, Stored
 
 if TYPE_CHECKING:
@@ -34,6 +36,8 @@ RELEVANCE = "relevance"
 RANK_SORT: tuple[SortKey, ...] = (("_rank", 1),)
 MAX_SIZE = 100
 DEFAULT_SIZE = 20
+#: The last page whose offset every store can take (a signed 64-bit skip).
+MAX_PAGE = INT64_MAX // MAX_SIZE
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,8 @@ class StoreQuery:
     missing_last: frozenset[str]
     rank: tuple[Any, ...] | None
     after: tuple[Any, ...] | None
+    cursor_key: bytes
+    cursor_scope: bytes
 
 
 @dataclass(frozen=True)
@@ -111,7 +117,7 @@ class ListParser:
         raw = {name: values[0] for name, values in query.items()}
 
         size = int_param(raw, "size", DEFAULT_SIZE, 1, MAX_SIZE)
-        page: int | None = int_param(raw, "page", 1, 1, None)
+        page: int | None = int_param(raw, "page", 1, 1, MAX_PAGE)
         if "cursor" in raw:
             if "page" in raw:
                 raise bad_parameter("cursor", "cannot be combined with page")
@@ -162,15 +168,16 @@ class ListParser:
         sort, missing_last = request.sort, request.missing_last
         if rank is not None:
             sort, missing_last = RANK_SORT, frozenset()
-        after = None if request.cursor is None else decode_cursor(request.cursor, sort)
-        return StoreQuery(and_filters(clauses), sort, missing_last, rank, after)
+        key = self.restplug.cursor_key
+        scope = cursor_scope(self.resource.name, request)
+        after = None if request.cursor is None else decode_cursor(key, scope, request.cursor, sort)
+        return StoreQuery(and_filters(clauses), sort, missing_last, rank, after, key, scope)
 
     def _parse_value(self, name: str, field: fields.Field, raw: str) -> Any:
         """Convert with the field's type and serialize back to the stored JSON form, without
         the field's validators: a filter may ask for values a document could never hold."""
-        field = lenient(field)
         try:
-            return field._serialize(field._deserialize(raw, None, None), None, None)
+            return field._serialize(from_text(field, raw, validate=False), None, None)
         except ValidationError as exc:
             message = "; ".join(flatten_messages(exc.messages))
             raise bad_parameter(name, message) from None
@@ -178,7 +185,7 @@ class ListParser:
     def _parse_method_value(self, name: str, field: fields.Field, raw: str) -> Any:
         """A method's own field parses and validates its value, bounds included."""
         try:
-            return lenient(field).deserialize(raw)
+            return from_text(field, raw)
         except ValidationError as exc:
             raise bad_parameter(name, "; ".join(flatten_messages(exc.messages))) from None
 
@@ -236,12 +243,14 @@ class ListParser:
 
 
 def int_param(raw: Mapping[str, str], name: str, default: int, low: int, high: int | None) -> int:
+    """An integer parameter in ``low..high`` (no upper bound but signed 64 bits when
+    ``high`` is None), written in ASCII digits; 400 naming it otherwise."""
     if name not in raw:
         return default
     try:
-        value = int(raw[name])
-    except ValueError:
-        raise bad_parameter(name, "must be a whole number") from None
+        value = integer_text(raw[name], negative=low < 0)
+    except ValueError as exc:
+        raise bad_parameter(name, str(exc)) from None
     if value < low or (high is not None and value > high):
         bounds = f"{low}..{high}" if high is not None else f">= {low}"
         raise bad_parameter(name, f"must be {bounds}")
@@ -258,26 +267,74 @@ def and_filters(clauses: Sequence[Filter]) -> Filter:
 
 
 # -- cursors ----------------------------------------------------------------------------------
+#
+# A cursor carries the sort values of the last item of a page, and a MAC over them and over
+# what the page was a page of (resource, filters, order): a client can neither make up values
+# (of another type, or a rank past the end) nor carry a cursor over to other filters.
+
+#: Parameters that do not change which items follow a cursor.
+CURSOR_FREE = frozenset({"page", "size", "cursor", "fields", "count"})
 
 
-def _sort_signature(sort: Sequence[SortKey]) -> str:
-    return hashlib.sha256(orjson.dumps([list(k) for k in sort])).hexdigest()[:12]
+def cursor_scope(collection: str, request: ListRequest) -> bytes:
+    """What a cursor is bound to: the resource and every parameter that selects or orders."""
+    bound = [[name, value] for name, value in request.params if name not in CURSOR_FREE]
+    return orjson.dumps([collection, bound])
 
 
-def encode_cursor(values: Sequence[Any], sort: Sequence[SortKey]) -> str:
-    payload = orjson.dumps({"v": list(values), "s": _sort_signature(sort)})
-    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+def _mac(key: bytes, scope: bytes, payload: bytes) -> bytes:
+    return hmac.new(key, scope + b"\0" + payload, hashlib.sha256).digest()[:16]
 
 
-def decode_cursor(cursor: str, sort: Sequence[SortKey]) -> tuple[Any, ...]:
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def encode_cursor(key: bytes, scope: bytes, values: Sequence[Any]) -> str:
+    payload = orjson.dumps(list(values))
+    return f"{_b64(payload)}.{_b64(_mac(key, scope, payload))}"
+
+
+def decode_cursor(
+    key: bytes, scope: bytes, cursor: str, sort: Sequence[SortKey]
+) -> tuple[Any, ...]:
+    """The sort values a cursor carries; 400 unless this server made it for this scope."""
     try:
-        payload = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        values, signature = payload["v"], payload["s"]
-    except (binascii.Error, ValueError, KeyError, TypeError):
+        payload_text, mac_text = cursor.split(".")
+        payload, mac = _unb64(payload_text), _unb64(mac_text)
+    except (binascii.Error, ValueError):
         raise bad_parameter("cursor", "is not a cursor this API gave out") from None
-    if signature != _sort_signature(sort) or len(values) != len(sort):
-        raise bad_parameter("cursor", "was made for another order_by; keep the order it came from")
+    if not hmac.compare_digest(mac, _mac(key, scope, payload)):
+        raise bad_parameter(
+            "cursor",
+            "was not made for these filters and order_by; keep the parameters it came with",
+        )
+    values = orjson.loads(payload)
+    if (
+        not isinstance(values, list)
+        or len(values) != len(sort)
+        or not all(
+            sort_value_ok(path, value) for (path, _), value in zip(sort, values, strict=True)
+        )
+    ):
+        raise bad_parameter("cursor", "is not a cursor this API gave out")
     return tuple(values)
+
+
+def sort_value_ok(path: str, value: Any) -> bool:
+    """A value a cursor may hold for a sort key: a JSON scalar a store can compare, and a
+    position (not negative) for a ranking."""
+    if path == RANK_SORT[0][0]:
+        return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= INT64_MAX
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return INT64_MIN <= value <= INT64_MAX
+    return value is None or isinstance(value, str | bool)
 
 
 def value_at(stored: Stored, path: str) -> Any:
@@ -360,7 +417,7 @@ async def run_list(
             values: list[Any] = [position[items[-1].id]]
         else:
             values = [value_at(items[-1], path) for path, _ in query.sort]
-        next_cursor = encode_cursor(values, query.sort)
+        next_cursor = encode_cursor(query.cursor_key, query.cursor_scope, values)
     return ListResult(items, total, next_cursor)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields
 
+from restplug.bounds import float_text, integer_text
 from restplug.permissions import Requirement
 
 #: Field-filter operators: query-string suffix -> MongoDB operator (``isnull`` is special).
@@ -70,11 +71,27 @@ class Resource:
 
     def id_from(self, raw: str) -> object:
         """Parse an id from a URL segment with the id field's type; ValueError when invalid."""
-        id_field = lenient(self.schema().fields[self.id_field])
         try:
-            return id_field.deserialize(raw)
+            return from_text(self.schema().fields[self.id_field], raw)
         except ValidationError as exc:
             raise ValueError("; ".join(flatten_messages(exc.messages))) from None
+
+
+def from_text(field: fields.Field, raw: str, *, validate: bool = True) -> Any:
+    """A value of ``field``'s type from URL or query-string text.  Numbers must be written in
+    ASCII (``8``, not a fullwidth 8, ``+8`` or ``8_0``: one value, one spelling) and fit what every
+    store holds (signed 64-bit integers, finite floats).  ``validate=False`` skips the
+    field's validators (a filter may ask for values no document could hold).  Raises
+    ValidationError."""
+    try:
+        if isinstance(field, fields.Integer):
+            integer_text(raw)
+        elif isinstance(field, fields.Float | fields.Decimal):
+            float_text(raw)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+    field = lenient(field)
+    return field.deserialize(raw) if validate else field._deserialize(raw, None, None)
 
 
 def lenient(field: fields.Field) -> fields.Field:

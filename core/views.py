@@ -18,6 +18,7 @@ from restplug.http import (
     etag_of_bytes,
     json_response,
     read_json,
+    require_bounded,
     strong_match,
     weak_match,
 )
@@ -254,7 +255,7 @@ class ResourceViews:
         try:
             await self.store.delete(self.resource.name, id, if_etag=current.etag)
         except NotFound:
-            raise self._not_found(id) from None
+            raise self._missing(request, id) from None
         except PreconditionFailed:
             raise self._stale() from None
         return web.Response(status=204)
@@ -269,7 +270,7 @@ class ResourceViews:
         try:
             await self.store.replace(self.resource.name, id, document, etag, if_etag=current.etag)
         except NotFound:
-            raise self._not_found(id) from None
+            raise self._missing(request, id) from None
         except PreconditionFailed:
             raise self._stale() from None
         return json_response(self.resource.presented(document), headers={"ETag": etag})
@@ -298,6 +299,7 @@ class ResourceViews:
             raise Problem(
                 422, "the document is not valid", title="Validation failed", errors=exc.messages
             ) from None
+        require_bounded(document)
         if id is not None and document[self.resource.id_field] != id:
             raise Problem(
                 422,
@@ -318,8 +320,15 @@ class ResourceViews:
         id = self._id(request) if id is None else id
         stored = await self.store.get(self.resource.name, id)
         if stored is None:
-            raise self._not_found(id)
+            raise self._missing(request, id)
         return stored
+
+    def _missing(self, request: web.Request, id: Any) -> Problem:
+        """404, or 412 for a write with If-Match: no current version matches (RFC 9110 13.1.1),
+        which tells a client holding an ETag that what it read is gone."""
+        if request.method != "GET" and "If-Match" in request.headers:
+            return Problem(412, f"no {self.resource.name} with id {id} matches If-Match")
+        return self._not_found(id)
 
     def _not_found(self, id: Any) -> Problem:
         return Problem(404, f"no {self.resource.name} with id {id}")

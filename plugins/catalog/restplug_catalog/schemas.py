@@ -6,6 +6,8 @@ from typing import Any
 
 from marshmallow import Schema, fields, post_load, validate
 
+from restplug.bounds import INT64_MAX
+
 APP_TYPES = ("game", "dlc", "demo", "soundtrack", "software", "video")
 COUNTRY = validate.Regexp(r"^[A-Z]{2}$", error="must be an ISO 3166 alpha-2 code such as US")
 CURRENCY = validate.Regexp(r"^[A-Z]{3}$", error="must be an ISO 4217 code such as USD")
@@ -38,7 +40,7 @@ class PlatformsSchema(Schema):
 class AppSchema(Schema):
     """A Steam-like application (game, DLC, soundtrack...)."""
 
-    id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=INT64_MAX))
     name = fields.String(required=True, validate=validate.Length(min=1, max=300))
     type = fields.String(required=True, validate=validate.OneOf(APP_TYPES))
     is_free = fields.Boolean(load_default=False)
@@ -49,7 +51,9 @@ class AppSchema(Schema):
     categories = fields.List(fields.String(), load_default=list)
     platforms = fields.Nested(PlatformsSchema, load_default=lambda: PlatformsSchema().load({}))
     release_date = fields.Date(load_default=None, allow_none=True)
-    total_recommendations = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    total_recommendations = fields.Integer(
+        load_default=0, validate=validate.Range(min=0, max=INT64_MAX)
+    )
     prices = fields.Dict(
         keys=fields.String(validate=COUNTRY),
         values=fields.Nested(CountryPricesSchema),

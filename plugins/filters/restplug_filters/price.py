@@ -20,7 +20,8 @@ class CountryAmount(fields.Field):
     """``19.99`` or ``DE:19.99``: an optional country, then an amount."""
 
     def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
-        match = re.fullmatch(r"(?:([A-Za-z]{2}):)?(\d+(?:\.\d+)?)", str(value).strip())
+        # ASCII digits only: one amount, one spelling (``\d`` alone takes any script's digits).
+        match = re.fullmatch(r"(?:([A-Za-z]{2}):)?([0-9]+(?:\.[0-9]+)?)", str(value))
         if not match:
             raise ValidationError(
                 "must be an amount such as 19.99, or COUNTRY:AMOUNT such as DE:19.99"

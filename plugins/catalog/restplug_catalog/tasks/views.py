@@ -14,6 +14,7 @@ from restplug.http import (
     MERGE_PATCH,
     json_response,
     read_json,
+    require_bounded,
 )
 from restplug.openapi import problem_response
 from restplug.query import ListParser
@@ -43,11 +44,14 @@ if TYPE_CHECKING:
 
 def _load(schema: Schema, body: Any) -> dict[str, Any]:
     try:
-        return schema.load(body)
+        loaded = schema.load(body)
     except ValidationError as exc:
         raise Problem(
             422, "the task is not valid", title="Validation failed", errors=exc.messages
         ) from None
+    # payload and result are free-form: the schema cannot bound their numbers.
+    require_bounded(loaded)
+    return loaded
 
 
 def _transition(patch: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -137,6 +141,9 @@ class TaskViews:
                 "the task is being changed by many at once; retry",
                 headers={"Retry-After": "1"},
             ) from None
+        if updated is None and if_match is not None:
+            # RFC 9110 13.1.1: no current version matches, whatever the tag.
+            raise Problem(412, f"no task with id {id!r} matches If-Match")
         if updated is None:
             raise _not_found(id)
         document, etag = updated
