@@ -206,7 +206,12 @@ class CacheManager:
         gen_key = self._resource_gen(resource) if id is None else self._item_gen(resource, id)
         tokens = await self.generations([gen_key])
         if tokens is None:
-            return await produce(), False
+            # The cache is down, and the store must not take every concurrent miss at once
+            # because of it.  Safe without a token: a write in this process meanwhile leaves
+            # a token unflushed, and the requests after it skip the flight (see above).
+            return await self._single_flight(
+                self.key(resource, kind, digest(id, variant)), produce
+            ), False
         key = self.key(resource, kind, tokens[0], digest(id, variant))
         data = await self._call("get", key)
         if data is not None:

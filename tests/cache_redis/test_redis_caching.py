@@ -159,6 +159,29 @@ async def until(condition: Callable[[], Awaitable[bool]], timeout: float = 10) -
             await asyncio.sleep(0.05)
 
 
+async def test_concurrent_misses_query_the_store_once_while_the_cache_hangs(
+    outage_redis_server, redis_app, monkeypatch
+):
+    client = await redis_app(outage_redis_server)
+    await client.post("/api/v1/apps", json=app(1, "One", 1))
+    store = client.app[RESTPLUG].store
+    original = store.get
+    calls = 0
+
+    async def slow_and_counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.2)  # every request gives up on the cache while it runs
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(store, "get", slow_and_counted)
+    async with frozen(outage_redis_server):
+        responses = await asyncio.gather(*(client.get("/api/v1/apps/1") for _ in range(50)))
+    assert [r.status for r in responses] == [200] * 50
+    assert {r.headers["X-Cache"] for r in responses} == {"MISS"}
+    assert calls == 1
+
+
 @pytest.mark.parametrize("outage", [stopped, frozen])
 async def test_an_outage_costs_no_errors_and_caching_resumes(
     outage_redis_server, redis_app, outage
