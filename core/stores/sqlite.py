@@ -44,10 +44,11 @@ import functools
 import math
 import os
 import queue
+import random
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
@@ -177,7 +178,9 @@ class SQLiteStore:
         )
         loop = asyncio.get_running_loop()
         try:
-            self._writer = await loop.run_in_executor(self._write_thread, self._open_writer)
+            self._writer = await self._retry_locked(
+                lambda: loop.run_in_executor(self._write_thread, self._open_writer)
+            )
             for _ in range(self._readers):
                 reader = await loop.run_in_executor(self._read_threads, self._connect, True)
                 self._all_readers.append(reader)
@@ -186,11 +189,33 @@ class SQLiteStore:
             await self.close()
             raise BackendUnavailable(f"cannot open SQLite database {self.path!r}: {e}") from e
 
+    async def _retry_locked(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """``attempt()``, again while another process holds the file locked, for at most the
+        time bound.  Processes opening one file together (two servers, the workers of
+        ``serve``) each switch it to WAL and create the same tables, and SQLite answers some
+        of those steps with an immediate "database is locked" instead of waiting its busy
+        timeout (seen in one start of two servers in six, before this retry)."""
+        deadline = time.monotonic() + self.timeout_ms / 1000
+        while True:
+            try:
+                return await attempt()
+            except sqlite3.OperationalError as e:
+                if not _locked(e) or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(random.uniform(0.01, 0.05))
+
     def _open_writer(self) -> _Connection:
         folder = os.path.dirname(self.path)
         if folder:
             os.makedirs(folder, exist_ok=True)
         writer = self._connect(False)
+        try:
+            return self._set_up(writer)
+        except BaseException:
+            writer.db.close()
+            raise
+
+    def _set_up(self, writer: _Connection) -> _Connection:
         db = writer.db
         mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode.lower() != "wal":
@@ -777,11 +802,16 @@ def transaction(db: sqlite3.Connection, mode: str) -> Iterator[None]:
     db.execute("COMMIT")
 
 
+def _locked(error: sqlite3.Error) -> bool:
+    code = (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
 def _translate(error: sqlite3.Error, timeout: float) -> Exception:
     code = (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF
     if code == sqlite3.SQLITE_INTERRUPT:
         return QueryTimeout(f"the query took longer than {timeout * 1000:.0f} ms")
-    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+    if _locked(error):
         return QueryTimeout(f"the database stayed locked for {timeout * 1000:.0f} ms")
     if code in _UNAVAILABLE or isinstance(error, sqlite3.ProgrammingError):
         return BackendUnavailable(f"SQLite: {error}")
