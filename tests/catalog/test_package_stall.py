@@ -11,9 +11,10 @@ from servers import Server, call, token
 from restplug_catalog.demo import as_scraped, generate_apps
 
 APPS = 5000
-# Generous: on a loaded 2-core machine reads wait well under 0.1 s during such a package; when
-# the package was validated on the event loop they waited 1.3 s to 3.7 s.
-BOUND = 0.5
+# The longest read against the whole package's time, so that a loaded machine, slowing both,
+# does not change the verdict.  Reads wait 1 to 3 % of it (2 to 7 % on a loaded 2-core
+# machine); when the package was validated on the event loop, a third of it or more.
+BOUND = 0.15
 
 
 def test_reads_are_answered_while_a_5000_app_package_is_ingested(tmp_path: Path) -> None:
@@ -30,6 +31,7 @@ def test_reads_are_answered_while_a_5000_app_package_is_ingested(tmp_path: Path)
             answer.append(call(url, "POST", {"apps": apps}, token=writer, timeout=120))
 
         sending = threading.Thread(target=send)
+        began = time.monotonic()
         sending.start()
         latencies = []
         while sending.is_alive():
@@ -39,9 +41,12 @@ def test_reads_are_answered_while_a_5000_app_package_is_ingested(tmp_path: Path)
             assert status == 200
             time.sleep(0.005)
         sending.join()
+        took = time.monotonic() - began
         status, _, result = answer[0]
         assert status == 200 and result["created"] == APPS - 1 and not result["rejected"]
         assert len(latencies) > 20, "the package was processed too fast to measure anything"
-        assert max(latencies) < BOUND, f"a read waited {max(latencies):.2f} s"
+        assert max(latencies) < BOUND * took, (
+            f"a read waited {max(latencies):.2f} s of {took:.2f} s"
+        )
     finally:
         server.stop()
