@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
 from restplug.bounds import MAX_DEPTH, nests_deeper, out_of_bounds
@@ -173,6 +174,31 @@ def answer_protocol_errors(app: web.Application) -> None:
         return make_request(message, payload, protocol, writer, task, _cls=ProblemRequest)
 
     app._make_request = request_factory  # type: ignore[method-assign]
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, QuietProtocolErrors) for f in server_log.filters):
+        server_log.addFilter(QuietProtocolErrors())
+
+
+class QuietProtocolErrors(logging.Filter):
+    """aiohttp logs each request its parser rejects as an ERROR with a traceback and the
+    offending bytes (a header line may hold a credential).  It is the client's fault, already
+    answered with a 400: one INFO line naming the fault is enough, and keeps a client from
+    flooding the error log at will."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError) and (error.code or 400) < 500:
+            reason = re.split(r": (?:b'|bytearray\()", str(error.message).strip())[0]
+            record.msg, record.args = (
+                "malformed request rejected (%s): %s",
+                (
+                    type(error).__name__,
+                    reason.splitlines()[0].rstrip(":. ")[:200] if reason else "",
+                ),
+            )
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info = record.exc_text = None
+        return True
 
 
 class ProblemRequest(web.Request):

@@ -67,6 +67,9 @@ def test_malformed_http_is_answered_as_problem_json(server, name):
     assert problem["status"] == 400 and problem["detail"].startswith("the request is not valid")
     assert "aaaa" not in problem["detail"]  # the fault is named, the request not echoed
     assert call(f"{server.url}/health/live")[0] == 200
+    # The client's fault is at most one line in the log: no traceback, no echo of what it sent.
+    log = server.output()
+    assert "Traceback" not in log and "ERROR" not in log and "aaaa" not in log
 
 
 def test_a_trickled_body_gets_408_after_the_body_timeout(server):
