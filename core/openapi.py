@@ -17,7 +17,8 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema, fields, missing
 
 from restplug import __version__
-from restplug.http import json_response
+from restplug.errors import PROBLEM_JSON
+from restplug.http import JSON, json_response
 from restplug.query import COUNT_MODES, MAX_PAGE, MAX_SIZE
 
 if TYPE_CHECKING:
@@ -72,13 +73,7 @@ deepLinking: true, persistAuthorization: true});</script>
 
 def problem_response(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
     """An OpenAPI response object for a problem+json error."""
-    response: dict[str, Any] = {
-        "description": description,
-        "content": {"application/problem+json": {"schema": PROBLEM}},
-    }
-    if headers:
-        response["headers"] = headers
-    return response
+    return response_object(PROBLEM_JSON, PROBLEM, description, headers or {})
 
 
 def header(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -88,9 +83,15 @@ def header(description: str, schema: dict[str, Any] | None = None) -> dict[str, 
 
 def json_content(schema: Any, description: str, **headers: dict[str, Any]) -> dict[str, Any]:
     """An OpenAPI response object with a JSON body (``schema`` may be a schema class)."""
+    return response_object(JSON, schema, description, headers)
+
+
+def response_object(
+    media_type: str, schema: Any, description: str, headers: dict[str, Any]
+) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": description,
-        "content": {"application/json": {"schema": schema}},
+        "content": {media_type: {"schema": schema}},
     }
     if headers:
         response["headers"] = headers
