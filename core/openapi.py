@@ -400,6 +400,8 @@ class OpenAPIBuilder:
             op["responses"] = {**op.get("responses", {}), **extra.pop("responses")}
             op.update(extra)
             complete_responses(op)
+            for described in self.restplug.route_docs.get((route.method, route.path), []):
+                add_described(op, described)
             paths.setdefault(route.path, {})[key[0]] = op
         for path, operations in paths.items():
             self.spec.path(path=path, operations=operations)
@@ -420,6 +422,20 @@ def complete_responses(op: dict[str, Any]) -> None:
     responses.setdefault(
         "503", problem_response("a backend is unavailable or too slow; retry", RETRY_AFTER)
     )
+
+
+def add_described(op: dict[str, Any], described: dict[str, Any]) -> None:
+    """Apply what a plugin's ``describe_route`` says: new statuses, and headers on every answer
+    (copied: response objects may be shared between operations)."""
+    responses = op["responses"]
+    for status, response in described.get("responses", {}).items():
+        responses.setdefault(status, response)
+    headers = described.get("headers")
+    if headers:
+        op["responses"] = {
+            status: {**response, "headers": {**response.get("headers", {}), **headers}}
+            for status, response in responses.items()
+        }
 
 
 def openapi_document(restplug: Restplug) -> dict[str, Any]:

@@ -111,6 +111,11 @@ async def test_every_route_answers_as_the_document_declares(restplug_client):
     await check.call(client, "PATCH", one, 409, json={"status": "pending"})
     await check.call(client, "PATCH", one, 422, json={"payload": {}})
 
+    # The rate limit plugin's answer, with its headers.
+    limited = await restplug_client(env={"RESTPLUG_RATELIMIT_READS": "2/minute"})
+    answers = [await check.call(limited, "GET", f"{APPS}/1") for _ in range(3)]
+    assert [answer["status"] for answer in answers[2:]] == [429]
+
     print(f"{check.checked} responses checked against the document")
     assert check.failures == [], "\n".join(check.failures)
     assert check.checked >= 55
