@@ -128,6 +128,36 @@ def guaranteed(schema: type[Schema]) -> list[str]:
     ]
 
 
+def nested_schema(field: fields.Field) -> type[Schema] | None:
+    """The schema of an object field, of a list's or a map's objects."""
+    if isinstance(field, fields.List):
+        field = field.inner
+    elif isinstance(field, fields.Dict) and field.value_field is not None:
+        field = field.value_field
+    return type(field.schema) if isinstance(field, fields.Nested) else None
+
+
+def differs_on_read(schema: type[Schema]) -> bool:
+    """Reads guarantee more keys than writes require, here or in a nested object."""
+    instance = schema()
+    required = [f.data_key or n for n, f in instance.fields.items() if f.required]
+    return guaranteed(schema) != required or any(
+        differs_on_read(nested)
+        for field in instance.fields.values()
+        if (nested := nested_schema(field)) is not None
+    )
+
+
+def renamed_refs(schema: Any, renames: dict[str, str]) -> Any:
+    if isinstance(schema, list):
+        return [renamed_refs(s, renames) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if schema.get("$ref") in renames:
+        return {**schema, "$ref": renames[schema["$ref"]]}
+    return {k: renamed_refs(v, renames) for k, v in schema.items()}
+
+
 def partial(schema: Any, components: dict[str, Any], *, nullable: bool = False) -> Any:
     """``schema`` with its references inlined and nothing required, at any depth: what a
     projection (``fields=``) returns, or, ``nullable`` (null removes a key), a merge patch."""
@@ -175,6 +205,8 @@ class OpenAPIBuilder:
         #: Components made from others once all are known: name -> (source, nullable).
         self.partials: dict[str, tuple[str, bool]] = {}
         self.names: dict[str, str] = {}
+        #: Base name -> the component of what reads return.
+        self.reads: dict[str, str] = {}
 
     def param(
         self, name: str, field: fields.Field, description: str = "", where: str = "query"
@@ -282,14 +314,36 @@ class OpenAPIBuilder:
             return self.names[resource.name]
         name = resource.schema.__name__.removesuffix("Schema") or resource.name
         self.spec.components.schema(name, schema=resource.schema)
-        read = self.plugin.converter.schema2jsonschema(resource.read_schema or resource.schema)
-        read["required"] = guaranteed(resource.read_schema or resource.schema)
-        self.spec.components.schema(f"{name}Read", read)
-        self.partials[f"{name}Projection"] = (f"{name}Read", False)
-        self.spec.components.schema(
-            f"{name}Page", page_schema({"anyOf": [ref(f"{name}Read"), ref(f"{name}Projection")]})
-        )
+        read_schema = resource.read_schema or resource.schema
+        if read_schema is resource.schema and not differs_on_read(read_schema):
+            self.reads[name] = name  # reads return what writes take: one component
+        else:
+            self.reads[name] = self.read_component(read_schema, f"{name}Read")
+        self.partials[f"{name}Projection"] = (self.reads[name], False)
+        self.spec.components.schema(f"{name}Page", page_schema(self.document_or_projection(name)))
         self.names[resource.name] = name
+        return name
+
+    def document_or_projection(self, name: str) -> dict[str, Any]:
+        """A read with or without ``fields=``: a generated client tries the whole document
+        first, then the projection (which requires nothing)."""
+        return {"anyOf": [ref(self.reads[name]), ref(f"{name}Projection")]}
+
+    def read_component(self, schema: type[Schema], name: str) -> str:
+        """Register ``schema`` as reads return it, under ``name``: every key a stored document
+        has is required, in nested objects too (``PlatformsRead`` where that differs from
+        what writes need)."""
+        if name not in self.spec.components.schemas:
+            read = self.plugin.converter.schema2jsonschema(schema)
+            read["required"] = guaranteed(schema)
+            renames = {}
+            for field in schema().fields.values():
+                nested = nested_schema(field)
+                if nested is not None and differs_on_read(nested):
+                    written = ref(self.plugin.schema_name_resolver(nested))["$ref"]
+                    base = nested.__name__.removesuffix("Schema")
+                    renames[written] = ref(self.read_component(nested, f"{base}Read"))["$ref"]
+            self.spec.components.schema(name, renamed_refs(read, renames))
         return name
 
     def list_operation(self, parser: ListParser) -> dict[str, Any]:
@@ -313,7 +367,7 @@ class OpenAPIBuilder:
         name = self.components(resource)
         self.partials[f"{name}Patch"] = (name, True)
         body = {"required": True, "content": {"application/json": {"schema": ref(name)}}}
-        read = json_content(ref(f"{name}Read"), "the document", ETag=header(ETAG))
+        read = json_content(ref(self.reads[name]), "the document", ETag=header(ETAG))
         id_field = resource.schema().fields[resource.id_field]
         id_param = self.param("id", id_field, f"the {resource.id_field}", "path")
         id_param["schema"].pop("readOnly", None)
@@ -352,7 +406,7 @@ class OpenAPIBuilder:
                 ],
                 "responses": {
                     "200": json_content(
-                        {"anyOf": [ref(f"{name}Read"), ref(f"{name}Projection")]},
+                        self.document_or_projection(name),
                         "the document, or the fields asked for",
                         ETag=header(ETAG),
                         **CACHE_HEADERS,

@@ -94,6 +94,7 @@ def scenario(url: str) -> None:
     # Detail, create, merge patch with If-Match, delete.
     first = app_detail.sync(id=dlc.items[0].id, client=reader)
     assert isinstance(first, models.AppRead) and first.field_links.price_history
+    assert isinstance(first.platforms.windows, bool)  # guaranteed on reads, never Unset
     body = models.App.from_dict({"id": 900001, "name": "Generated", "type": "game"})
     created = create_app.sync_detailed(client=writer, body=body)
     assert created.status_code == 201 and isinstance(created.parsed, models.AppRead)
