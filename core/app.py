@@ -76,6 +76,8 @@ class Restplug:
         self.parsers: dict[str, ListParser] = {}
         self.routes: list[Route] = []
         self.middlewares: list[Any] = []
+        #: ``(method, path)`` -> what plugins add to the route's OpenAPI description.
+        self.route_docs: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.indexer: Indexer | None = None
 
     @property
@@ -140,6 +142,10 @@ class Restplug:
             self.routes += resource_routes(self, resource)
         self.routes += await gather_lists(pm.hook.register_routes(restplug=self))
         self.middlewares = await gather_lists(pm.hook.register_middlewares(restplug=self))
+        for route in self.routes:
+            described = pm.hook.describe_route(restplug=self, route=route)
+            docs = [await await_me_maybe(answer) for answer in described]
+            self.route_docs[(route.method, route.path)] = [doc for doc in docs if doc]
         return self
 
     async def _tagged_backends(self) -> list[Backend]:

@@ -106,6 +106,19 @@ def register_routes(restplug: Restplug) -> list[Route]:
 
 
 @hookspec
+def describe_route(restplug: Restplug, route: Route) -> dict[str, Any] | None:
+    """Declare in the OpenAPI document what a plugin adds to a route's answers (the statuses
+    and headers of its middleware), so that the document says everything the route does.
+
+    Called once per route at start-up, after the middlewares are collected.  Return ``None``
+    or a dict with ``responses`` (status -> OpenAPI response object: answers the route gains)
+    and ``headers`` (name -> OpenAPI header object: sent with every answer of the route, so
+    never ``required`` unless it always is).  The answers of all plugins are applied in
+    pluggy's call order; a status the route already declares keeps its own description.
+    """
+
+
+@hookspec
 def register_middlewares(restplug: Restplug) -> list[Middleware]:
     """Run code around every request: aiohttp middlewares (rate limits, request logging).
 

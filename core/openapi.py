@@ -1,4 +1,9 @@
-"""The OpenAPI 3.1 document, built from the resources' schemas and parameters, and Swagger UI."""
+"""The OpenAPI 3.1 document, built from the resources' schemas and parameters, and Swagger UI.
+
+Everything here is derived from what the server validates with (the resources' marshmallow
+schemas, their list parsers, the methods' fields), so the document cannot drift from the
+server: a generated client sends only what the server accepts and can parse every answer.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from marshmallow import fields
+from marshmallow import Schema, fields, missing
 
 from restplug import __version__
-from restplug.http import json_response
-from restplug.query import DEFAULT_SIZE, MAX_SIZE
+from restplug.errors import PROBLEM_JSON
+from restplug.http import JSON, json_response
+from restplug.query import COUNT_MODES, MAX_PAGE, MAX_SIZE
 
 if TYPE_CHECKING:
     from restplug.app import Restplug
@@ -28,11 +34,30 @@ PROBLEM_SCHEMA = {
     "properties": {
         "type": {"type": "string"},
         "title": {"type": "string"},
-        "status": {"type": "integer"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
         "detail": {"type": "string"},
         "errors": {"type": "object", "description": "messages per field or parameter"},
     },
     "required": ["type", "title", "status"],
+}
+STRING = {"type": "string"}
+ETAG = "the version of the document, for If-Match and If-None-Match"
+#: Headers of cached reads (apps, price histories).
+CACHE_HEADERS = {
+    "X-Cache": {
+        "description": "HIT or MISS",
+        "schema": {"type": "string", "enum": ["HIT", "MISS"]},
+    },
+    "Cache-Control": {"description": "how long a copy may be kept", "schema": STRING},
+}
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": STRING}}
+#: Answers of every route that reads a JSON body (restplug.http.read_json).
+BODY_ERRORS = {
+    "400": "malformed JSON, or nested too deep",
+    "408": "the body did not arrive within RESTPLUG_BODY_TIMEOUT",
+    "413": "the body is larger than RESTPLUG_MAX_BODY",
+    "415": "not a JSON content type",
+    "422": "invalid document (per-field messages in errors)",
 }
 SWAGGER_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>restplug API</title>
@@ -46,12 +71,120 @@ deepLinking: true, persistAuthorization: true});</script>
 """
 
 
-def problem_response(description: str) -> dict[str, Any]:
+def problem_response(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
     """An OpenAPI response object for a problem+json error."""
-    return {
+    return response_object(PROBLEM_JSON, PROBLEM, description, headers or {})
+
+
+def header(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An OpenAPI response header object."""
+    return {"description": description, "schema": schema or STRING}
+
+
+def json_content(schema: Any, description: str, **headers: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAPI response object with a JSON body (``schema`` may be a schema class)."""
+    return response_object(JSON, schema, description, headers)
+
+
+def response_object(
+    media_type: str, schema: Any, description: str, headers: dict[str, Any]
+) -> dict[str, Any]:
+    response: dict[str, Any] = {
         "description": description,
-        "content": {"application/problem+json": {"schema": PROBLEM}},
+        "content": {media_type: {"schema": schema}},
     }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def page_schema(item: Any, **extra: dict[str, Any]) -> dict[str, Any]:
+    """The list envelope every list of the API answers, with ``item`` (a JSON schema or a
+    schema class) for its items and ``extra`` properties beside the usual ones."""
+    properties = {
+        "items": {"type": "array", "items": item},
+        "total": {"type": ["integer", "null"], "minimum": 0},
+        "page": {"type": ["integer", "null"], "minimum": 1},
+        "size": {"type": "integer", "minimum": 1, "maximum": MAX_SIZE},
+        "pages": {"type": ["integer", "null"], "minimum": 0},
+        "next_cursor": {"type": ["string", "null"]},
+        **extra,
+    }
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+def guaranteed(schema: type[Schema]) -> list[str]:
+    """The keys every stored document has: required fields, and those with a load default
+    (documents are stored as the schema loaded and dumped them)."""
+    return [
+        field.data_key or name
+        for name, field in schema().fields.items()
+        if not field.load_only and (field.required or field.load_default is not missing)
+    ]
+
+
+def nested_schema(field: fields.Field) -> type[Schema] | None:
+    """The schema of an object field, of a list's or a map's objects."""
+    if isinstance(field, fields.List):
+        field = field.inner
+    elif isinstance(field, fields.Dict) and field.value_field is not None:
+        field = field.value_field
+    return type(field.schema) if isinstance(field, fields.Nested) else None
+
+
+def differs_on_read(schema: type[Schema]) -> bool:
+    """Reads guarantee more keys than writes require, here or in a nested object."""
+    instance = schema()
+    required = [f.data_key or n for n, f in instance.fields.items() if f.required]
+    return guaranteed(schema) != required or any(
+        differs_on_read(nested)
+        for field in instance.fields.values()
+        if (nested := nested_schema(field)) is not None
+    )
+
+
+def renamed_refs(schema: Any, renames: dict[str, str]) -> Any:
+    if isinstance(schema, list):
+        return [renamed_refs(s, renames) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if schema.get("$ref") in renames:
+        return {**schema, "$ref": renames[schema["$ref"]]}
+    return {k: renamed_refs(v, renames) for k, v in schema.items()}
+
+
+def partial(schema: Any, components: dict[str, Any], *, nullable: bool = False) -> Any:
+    """``schema`` with its references inlined and nothing required, at any depth: what a
+    projection (``fields=``) returns, or, ``nullable`` (null removes a key), a merge patch."""
+    if isinstance(schema, list):
+        return [partial(s, components, nullable=nullable) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if "$ref" in schema:
+        return partial(components[schema["$ref"].rsplit("/", 1)[1]], components, nullable=nullable)
+    result = {k: partial(v, components, nullable=nullable) for k, v in schema.items()}
+    result.pop("required", None)
+    if nullable and "properties" in result:
+        result["properties"] = {k: or_null(v) for k, v in result["properties"].items()}
+    return result
+
+
+def or_null(schema: dict[str, Any]) -> dict[str, Any]:
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        return {**schema, "type": [kind, "null"]}
+    if isinstance(kind, list):
+        return {**schema, "type": list(dict.fromkeys([*kind, "null"]))}
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
 
 
 class OpenAPIBuilder:
@@ -69,34 +202,65 @@ class OpenAPIBuilder:
         self.spec.components.security_scheme(
             "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT or opaque token"}
         )
+        #: Components made from others once all are known: name -> (source, nullable).
+        self.partials: dict[str, tuple[str, bool]] = {}
+        self.names: dict[str, str] = {}
+        #: Base name -> the component of what reads return.
+        self.reads: dict[str, str] = {}
 
-    def param(self, name: str, field: fields.Field, description: str = "") -> dict[str, Any]:
+    def param(
+        self, name: str, field: fields.Field, description: str = "", where: str = "query"
+    ) -> dict[str, Any]:
         schema = self.plugin.converter.field2property(field)
-        return {
+        # A load default says what a document gets, not what a filter means: sent by a
+        # generated client, it would add a filter to every request.
+        schema.pop("default", None)
+        return self.param_object(name, schema, description or schema.pop("description", ""), where)
+
+    @staticmethod
+    def param_object(
+        name: str, schema: dict[str, Any], description: str, where: str = "query"
+    ) -> dict[str, Any]:
+        param = {
             "name": name,
-            "in": "query",
-            "required": False,
+            "in": where,
+            "required": where == "path",
             "schema": schema,
-            "description": description or schema.pop("description", ""),
+            "description": description,
         }
+        if schema.get("type") == "array":
+            param.update(style="form", explode=False)  # one comma list: a,b,c
+        return param
 
     def list_parameters(self, parser: ListParser) -> list[dict[str, Any]]:
         resource = parser.resource
+        orders = [form for name in parser.sort_names for form in (name, f"-{name}")]
         params = [
-            self.param("page", fields.Integer(validate=lambda v: v >= 1), "page number, from 1"),
-            self.param(
-                "size", fields.Integer(), f"items per page, 1..{MAX_SIZE} (default {DEFAULT_SIZE})"
+            self.param_object(
+                "page",
+                {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+                "page number, from 1 (not with cursor)",
             ),
-            self.param("cursor", fields.String(), "opaque cursor from next_cursor (not with page)"),
-            self.param(
+            self.param_object(
+                "size",
+                {"type": "integer", "minimum": 1, "maximum": MAX_SIZE},
+                "items per page (default 20)",
+            ),
+            self.param_object(
+                "cursor", STRING, "opaque cursor from next_cursor, with the same filters"
+            ),
+            self.param_object(
                 "order_by",
-                fields.String(),
-                "comma list of "
-                + ", ".join(parser.sort_names)
-                + f"; - for descending; default {','.join(resource.default_order)}",
+                {"type": "string", "enum": orders},
+                "- for descending; the server also takes a comma list of keys; default "
+                + ",".join(resource.default_order),
             ),
-            self.param("fields", fields.String(), "comma list of document paths to return"),
-            self.param("count", fields.String(), "exact (default) or none to skip the total"),
+            self.fields_parameter(),
+            self.param_object(
+                "count",
+                {"type": "string", "enum": list(COUNT_MODES)},
+                "exact (default) or none to skip the total",
+            ),
         ]
         for name, (path, op) in parser.field_params.items():
             field = resource.field_at(path)
@@ -104,14 +268,22 @@ class OpenAPIBuilder:
                 field = field.inner
             if op == "isnull":
                 field = fields.Boolean()
-            description = f"{path} {op or 'equals'}"
+            param = self.param(name, field, f"{path} {op or 'equals'}")
             if op in ("in", "not_in"):
-                description += " (comma-separated)"
-                field = fields.String()
-            params.append(self.param(name, field, description))
+                param = self.param_object(
+                    name,
+                    {"type": "array", "items": param["schema"], "minItems": 1},
+                    f"{path} {op} (comma list)",
+                )
+            params.append(param)
         for method in parser.methods.values():
             params.append(self.param(method.name, method.field, method.description))
         return params
+
+    def fields_parameter(self) -> dict[str, Any]:
+        return self.param_object(
+            "fields", STRING, "comma list of document paths to return (a projection)"
+        )
 
     def operation(self, route: Route, resource: Resource | None) -> dict[str, Any]:
         op: dict[str, Any] = {"responses": {}}
@@ -125,91 +297,147 @@ class OpenAPIBuilder:
             op["responses"]["403"] = problem_response(
                 "writes are closed unless a plugin allows them"
             )
+        if route.parser is not None:
+            declared = self.list_operation(route.parser)
+            op["responses"].update(declared.pop("responses"))
+            op.update(declared)
         declared = dict(route.operation)
         op["responses"] = {**declared.pop("responses", {}), **op["responses"]}
         op.update(declared)
         return op
 
-    def resource_operations(self, resource: Resource) -> dict[tuple[str, str], dict[str, Any]]:
+    def components(self, resource: Resource) -> str:
+        """Register the schemas of a resource; returns its base name (``App``): ``App`` is
+        what writes take, ``AppRead`` what reads return, ``AppProjection`` a ``fields=``
+        answer, ``AppPatch`` a merge patch and ``AppPage`` a list page."""
+        if resource.name in self.names:
+            return self.names[resource.name]
         name = resource.schema.__name__.removesuffix("Schema") or resource.name
         self.spec.components.schema(name, schema=resource.schema)
-        ref = {"$ref": f"#/components/schemas/{name}"}
-        body = {"required": True, "content": {"application/json": {"schema": ref}}}
-        item = {"description": "the document", "content": {"application/json": {"schema": ref}}}
-        id_param = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
-        conditional = [
-            {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"}}
-        ]
-        page = {
-            "type": "object",
-            "properties": {
-                "items": {"type": "array", "items": ref},
-                "total": {"type": ["integer", "null"]},
-                "page": {"type": ["integer", "null"]},
-                "size": {"type": "integer"},
-                "pages": {"type": ["integer", "null"]},
-                "next_cursor": {"type": ["string", "null"]},
+        read_schema = resource.read_schema or resource.schema
+        if read_schema is resource.schema and not differs_on_read(read_schema):
+            self.reads[name] = name  # reads return what writes take: one component
+        else:
+            self.reads[name] = self.read_component(read_schema, f"{name}Read")
+        self.partials[f"{name}Projection"] = (self.reads[name], False)
+        self.spec.components.schema(f"{name}Page", page_schema(self.document_or_projection(name)))
+        self.names[resource.name] = name
+        return name
+
+    def document_or_projection(self, name: str) -> dict[str, Any]:
+        """A read with or without ``fields=``: a generated client tries the whole document
+        first, then the projection (which requires nothing)."""
+        return {"anyOf": [ref(self.reads[name]), ref(f"{name}Projection")]}
+
+    def read_component(self, schema: type[Schema], name: str) -> str:
+        """Register ``schema`` as reads return it, under ``name``: every key a stored document
+        has is required, in nested objects too (``PlatformsRead`` where that differs from
+        what writes need)."""
+        if name not in self.spec.components.schemas:
+            read = self.plugin.converter.schema2jsonschema(schema)
+            read["required"] = guaranteed(schema)
+            renames = {}
+            for field in schema().fields.values():
+                nested = nested_schema(field)
+                if nested is not None and differs_on_read(nested):
+                    written = ref(self.plugin.schema_name_resolver(nested))["$ref"]
+                    base = nested.__name__.removesuffix("Schema")
+                    renames[written] = ref(self.read_component(nested, f"{base}Read"))["$ref"]
+            self.spec.components.schema(name, renamed_refs(read, renames))
+        return name
+
+    def list_operation(self, parser: ListParser) -> dict[str, Any]:
+        """The GET of a list: its parameters, the page and the errors it can answer."""
+        name = self.components(parser.resource)
+        return {
+            "summary": f"List {parser.resource.name}",
+            "parameters": self.list_parameters(parser),
+            "responses": {
+                "200": json_content(
+                    ref(f"{name}Page"),
+                    "a page",
+                    Link=header('rel="next" and rel="prev" page links (RFC 8288)'),
+                ),
+                "304": {"description": "not modified (If-None-Match)"},
+                "400": problem_response("unknown parameter or bad value"),
             },
         }
-        parser = self.restplug.parsers[resource.name]
-        invalid = problem_response("invalid document (per-field messages in errors)")
-        conditional_errors = {
+
+    def resource_operations(self, resource: Resource) -> dict[tuple[str, str], dict[str, Any]]:
+        name = self.components(resource)
+        self.partials[f"{name}Patch"] = (name, True)
+        body = {"required": True, "content": {"application/json": {"schema": ref(name)}}}
+        read = json_content(ref(self.reads[name]), "the document", ETag=header(ETAG))
+        id_field = resource.schema().fields[resource.id_field]
+        id_param = self.param("id", id_field, f"the {resource.id_field}", "path")
+        id_param["schema"].pop("readOnly", None)
+        if_match = self.param_object(
+            "If-Match", STRING, "the ETag of the version you change", "header"
+        )
+        write_errors = {
             "404": problem_response("no such id"),
             "412": problem_response("stale If-Match"),
+            "428": problem_response("If-Match is required (RESTPLUG_REQUIRE_IF_MATCH)"),
         }
+        parser = self.restplug.parsers[resource.name]
+        listing = self.list_operation(parser)
+        listing["responses"]["200"]["headers"].update(CACHE_HEADERS)
         return {
-            ("get", resource.path): {
-                "summary": f"List {resource.name}",
-                "parameters": self.list_parameters(parser),
-                "responses": {
-                    "200": {
-                        "description": "a page",
-                        "content": {"application/json": {"schema": page}},
-                    },
-                    "400": problem_response("unknown parameter or bad value"),
-                    "503": problem_response("the store did not answer in time"),
-                },
-            },
+            ("get", resource.path): listing,
             ("post", resource.path): {
                 "summary": f"Create one of {resource.name}",
                 "requestBody": body,
                 "responses": {
-                    "201": item,
+                    "201": {
+                        **read,
+                        "headers": {**read["headers"], "Location": header("the new document")},
+                    },
                     "409": problem_response("the id exists"),
-                    "422": invalid,
                 },
             },
             ("get", f"{resource.path}/{{id}}"): {
                 "summary": f"Read one of {resource.name}",
-                "parameters": [id_param],
+                "parameters": [
+                    id_param,
+                    self.fields_parameter(),
+                    self.param_object(
+                        "If-None-Match", STRING, "an ETag you have: 304 if unchanged", "header"
+                    ),
+                ],
                 "responses": {
-                    "200": item,
-                    "304": {"description": "not modified"},
+                    "200": json_content(
+                        self.document_or_projection(name),
+                        "the document, or the fields asked for",
+                        ETag=header(ETAG),
+                        **CACHE_HEADERS,
+                    ),
+                    "304": {"description": "not modified (If-None-Match)"},
+                    "400": problem_response("unknown parameter or fields"),
                     "404": problem_response("no such id"),
                 },
             },
             ("put", f"{resource.path}/{{id}}"): {
                 "summary": f"Replace one of {resource.name}",
-                "parameters": [id_param, *conditional],
+                "parameters": [id_param, if_match],
                 "requestBody": body,
-                "responses": {"200": item, **conditional_errors, "422": invalid},
+                "responses": {"200": read, **write_errors},
             },
             ("patch", f"{resource.path}/{{id}}"): {
                 "summary": f"Change one of {resource.name} with a JSON merge patch (RFC 7396)",
-                "parameters": [id_param, *conditional],
+                "parameters": [id_param, if_match],
                 "requestBody": {
                     "required": True,
                     "content": {
-                        "application/merge-patch+json": {"schema": {"type": "object"}},
-                        "application/json": {"schema": {"type": "object"}},
+                        "application/merge-patch+json": {"schema": ref(f"{name}Patch")},
+                        "application/json": {"schema": ref(f"{name}Patch")},
                     },
                 },
-                "responses": {"200": item, **conditional_errors, "422": invalid},
+                "responses": {"200": read, **write_errors},
             },
             ("delete", f"{resource.path}/{{id}}"): {
                 "summary": f"Delete one of {resource.name}",
-                "parameters": [id_param, *conditional],
-                "responses": {"204": {"description": "deleted"}, **conditional_errors},
+                "parameters": [id_param, if_match],
+                "responses": {"204": {"description": "deleted"}, **write_errors},
             },
         }
 
@@ -225,10 +453,43 @@ class OpenAPIBuilder:
             extra = self.operation(route, resource)
             op["responses"] = {**op.get("responses", {}), **extra.pop("responses")}
             op.update(extra)
+            complete_responses(op)
+            for described in self.restplug.route_docs.get((route.method, route.path), []):
+                add_described(op, described)
             paths.setdefault(route.path, {})[key[0]] = op
         for path, operations in paths.items():
             self.spec.path(path=path, operations=operations)
-        return self.spec.to_dict()
+        document = self.spec.to_dict()
+        schemas = document["components"]["schemas"]
+        for name, (source, nullable) in self.partials.items():
+            schemas[name] = partial(schemas[source], schemas, nullable=nullable)
+        return document
+
+
+def complete_responses(op: dict[str, Any]) -> None:
+    """The answers any route can give besides its own: the body errors of a route taking a
+    body, and 503 (a backend down or too slow) everywhere."""
+    responses = op["responses"]
+    if "requestBody" in op:
+        for status, description in BODY_ERRORS.items():
+            responses.setdefault(status, problem_response(description))
+    responses.setdefault(
+        "503", problem_response("a backend is unavailable or too slow; retry", RETRY_AFTER)
+    )
+
+
+def add_described(op: dict[str, Any], described: dict[str, Any]) -> None:
+    """Apply what a plugin's ``describe_route`` says: new statuses, and headers on every answer
+    (copied: response objects may be shared between operations)."""
+    responses = op["responses"]
+    for status, response in described.get("responses", {}).items():
+        responses.setdefault(status, response)
+    headers = described.get("headers")
+    if headers:
+        op["responses"] = {
+            status: {**response, "headers": {**response.get("headers", {}), **headers}}
+            for status, response in responses.items()
+        }
 
 
 def openapi_document(restplug: Restplug) -> dict[str, Any]:

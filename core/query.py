@@ -21,7 +21,7 @@ from marshmallow import ValidationError, fields
 
 from restplug.bounds import INT64_MAX, INT64_MIN, integer_text
 from restplug.errors import Problem
-from restplug.resources import OPERATORS, flatten_messages, from_text
+from restplug.resources import OPERATORS, choices, flatten_messages, from_text
 from restplug.store import Filter, FindQuery, SortKey, Stored
 
 if TYPE_CHECKING:
@@ -36,6 +36,8 @@ RELEVANCE = "relevance"
 RANK_SORT: tuple[SortKey, ...] = (("_rank", 1),)
 MAX_SIZE = 100
 DEFAULT_SIZE = 20
+#: What ``count`` takes: the exact total, or none (no counting).
+COUNT_MODES = ("exact", "none")
 #: The last page whose offset every store can take (a signed 64-bit skip).
 MAX_PAGE = INT64_MAX // MAX_SIZE
 
@@ -123,8 +125,8 @@ class ListParser:
                 raise bad_parameter("cursor", "cannot be combined with page")
             page = None
         count = raw.get("count", "exact")
-        if count not in ("exact", "none"):
-            raise bad_parameter("count", "must be exact or none", ["exact", "none"])
+        if count not in COUNT_MODES:
+            raise bad_parameter("count", "must be exact or none", COUNT_MODES)
         projection = self.fields_param(raw["fields"]) if "fields" in raw else None
         clauses = tuple(
             self._field_clause(name, *self.field_params[name], value)
@@ -177,10 +179,15 @@ class ListParser:
         """Convert with the field's type and serialize back to the stored JSON form, without
         the field's validators: a filter may ask for values a document could never hold."""
         try:
-            return field._serialize(from_text(field, raw, validate=False), None, None)
+            value = field._serialize(from_text(field, raw, validate=False), None, None)
         except ValidationError as exc:
             message = "; ".join(flatten_messages(exc.messages))
             raise bad_parameter(name, message) from None
+        # A value outside a closed set is a typo, not a question with no answer.
+        allowed = choices(field)
+        if allowed is not None and value not in allowed:
+            raise bad_parameter(name, f"{raw!r} is not one of them", [str(c) for c in allowed])
+        return value
 
     def _parse_method_value(self, name: str, field: fields.Field, raw: str) -> Any:
         """A method's own field parses and validates its value, bounds included."""

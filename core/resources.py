@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields
+from marshmallow import Schema, ValidationError, fields, validate
 
 from restplug.bounds import float_text, integer_text
 from restplug.permissions import Requirement
@@ -36,7 +36,8 @@ class Resource:
     request has none; ``search_fields`` maps the paths full-text search covers to their weights;
     ``requirements`` maps ``create``/``update``/``delete`` to what a caller needs;
     ``present``, when given, turns a stored document into what reads return (it may add
-    ``_links``, which writes ignore).
+    ``_links``, which writes ignore); ``read_schema`` then describes what it returns (the
+    OpenAPI document declares reads with it; ``schema`` when None).
     """
 
     name: str
@@ -51,6 +52,7 @@ class Resource:
     title: str = ""
     description: str = ""
     present: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    read_schema: type[Schema] | None = None
 
     @property
     def path(self) -> str:
@@ -92,6 +94,14 @@ def from_text(field: fields.Field, raw: str, *, validate: bool = True) -> Any:
         raise ValidationError(str(exc)) from None
     field = lenient(field)
     return field.deserialize(raw) if validate else field._deserialize(raw, None, None)
+
+
+def choices(field: fields.Field) -> tuple[Any, ...] | None:
+    """The values a field takes when it is one of a closed set (a ``OneOf`` validator)."""
+    for validator in field.validators:
+        if isinstance(validator, validate.OneOf):
+            return tuple(validator.choices)
+    return None
 
 
 def lenient(field: fields.Field) -> fields.Field:

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from restplug.permissions import Requirement
+    from restplug.query import ListParser
 
 Handler = Callable[["web.Request"], Awaitable["web.StreamResponse"]]
 
@@ -18,7 +19,9 @@ Handler = Callable[["web.Request"], Awaitable["web.StreamResponse"]]
 class Route:
     """An HTTP route.  The core checks permissions (``action`` and ``requirement``) before
     calling ``handler``; ``operation`` is its OpenAPI operation object (summary, parameters,
-    requestBody, responses)."""
+    requestBody, responses; schema classes are allowed where a schema goes).  A list route
+    that parses its query with a :class:`restplug.query.ListParser` names it as ``parser``:
+    the document then describes its parameters and page from that parser, as for resources."""
 
     method: str
     path: str
@@ -27,3 +30,4 @@ class Route:
     requirement: Requirement | None = None
     resource: str | None = None
     operation: dict[str, Any] = field(default_factory=dict)
+    parser: ListParser | None = None

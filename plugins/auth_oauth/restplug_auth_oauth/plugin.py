@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from typing import Protocol
+from typing import Any, Protocol
 from weakref import WeakKeyDictionary
 
 import click
@@ -22,6 +22,7 @@ from restplug.auth import Identity
 from restplug.cli import fail
 from restplug.config import Setting, parse_settings, read_environment
 from restplug.errors import ConfigError
+from restplug.openapi import header, problem_response
 from restplug.permissions import Denial, Requirement, Vote
 from restplug_auth_oauth.bearer import (
     bearer_token,
@@ -82,6 +83,16 @@ async def shutdown(restplug: Restplug) -> None:
     verifier = _verifiers.pop(restplug, None)
     if verifier is not None:
         await verifier.close()
+
+
+@hookimpl
+def describe_route(restplug: Restplug) -> dict[str, Any] | None:
+    """Every route reads the caller's identity (reads too: their cache is per caller), so a
+    bad token is a 401 anywhere once tokens are checked."""
+    if AuthConfig.from_settings(restplug.settings).mode is None:
+        return None
+    challenge = {"WWW-Authenticate": header("the RFC 6750 challenge")}
+    return {"responses": {"401": problem_response("missing or invalid bearer token", challenge)}}
 
 
 @hookimpl

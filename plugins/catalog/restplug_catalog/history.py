@@ -13,10 +13,15 @@ from aiohttp import web
 
 from restplug.app import Restplug
 from restplug.errors import Problem
+from restplug.openapi import CACHE_HEADERS, header, json_content, page_schema, problem_response
 from restplug.query import DEFAULT_SIZE, MAX_SIZE, bad_parameter, int_param, pages
 from restplug.resources import Resource
 from restplug.routes import Handler
 from restplug.views import cached_response, entry, page_links
+from restplug_catalog.schemas import PriceEntrySchema
+
+#: A country code as the URL may spell it (any case).
+COUNTRY_TEXT = "^[A-Za-z]{2}$"
 
 
 def latest_prices(path: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -36,13 +41,14 @@ def latest_prices(path: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
 
 def history_handler(restplug: Restplug, resource: Resource) -> Handler:
     async def history(request: web.Request) -> web.Response:
-        raw_id, country = request.match_info["id"], request.match_info["country"].upper()
+        raw_id, country = request.match_info["id"], request.match_info["country"]
         try:
             id = resource.id_from(raw_id)
         except ValueError:
             raise Problem(404, f"no {resource.name} with id {raw_id!r}") from None
-        if not re.fullmatch(r"[A-Z]{2}", country):
+        if not re.fullmatch(COUNTRY_TEXT, country):
             raise Problem(404, f"{country!r} is not an ISO 3166 alpha-2 country code")
+        country = country.upper()
         unknown = sorted(set(request.query) - {"page", "size"})
         if unknown:
             raise bad_parameter(unknown[0], "unknown parameter", ["page", "size"])
@@ -85,13 +91,33 @@ HISTORY_OPERATION = {
     "tags": ["apps"],
     "parameters": [
         {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
-        {"name": "country", "in": "path", "required": True, "schema": {"type": "string"}},
+        {
+            "name": "country",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "pattern": COUNTRY_TEXT},
+        },
         {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
         {
             "name": "size",
             "in": "query",
-            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_SIZE},
         },
     ],
-    "responses": {"200": {"description": "a page of price entries"}},
+    "responses": {
+        "200": json_content(
+            page_schema(
+                PriceEntrySchema,
+                currency={"type": "string"},
+                is_available={"type": "boolean"},
+            ),
+            "a page of price entries",
+            ETag=header("the version of the page, for If-None-Match"),
+            Link=header('rel="next" and rel="prev" page links (RFC 8288)'),
+            **CACHE_HEADERS,
+        ),
+        "304": {"description": "not modified (If-None-Match)"},
+        "400": problem_response("unknown parameter or bad page or size"),
+        "404": problem_response("no such app, or no prices in that country"),
+    },
 }

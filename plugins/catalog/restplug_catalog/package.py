@@ -29,6 +29,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from restplug.app import Restplug
 from restplug.errors import Problem
 from restplug.http import etag_of, json_response, read_json
+from restplug.openapi import json_content
 from restplug.resources import Resource
 from restplug.routes import Handler
 from restplug.store import FindQuery, Stored, Write
@@ -53,6 +54,21 @@ class PackageAppSchema(AppSchema):
     prices = fields.Dict(
         keys=fields.String(validate=COUNTRY), values=fields.Nested(CurrentPriceSchema)
     )
+
+
+class RejectedAppSchema(Schema):
+    index = fields.Integer(required=True, metadata={"description": "its position in apps"})
+    id = fields.Raw(required=True, allow_none=True, metadata={"description": "its id, or null"})
+    errors = fields.Dict(required=True, metadata={"description": "messages per field"})
+
+
+class PackageResultSchema(Schema):
+    """What a package changed: apps per outcome, and the apps refused with their reasons."""
+
+    created = fields.Integer(required=True, validate=validate.Range(min=0))
+    updated = fields.Integer(required=True, validate=validate.Range(min=0))
+    unchanged = fields.Integer(required=True, validate=validate.Range(min=0))
+    rejected = fields.List(fields.Nested(RejectedAppSchema), required=True)
 
 
 class PackageSchema(Schema):
@@ -224,5 +240,5 @@ PACKAGE_OPERATION = {
             }
         },
     },
-    "responses": {"200": {"description": "counts: created, updated, unchanged, rejected"}},
+    "responses": {"200": json_content(PackageResultSchema, "what the package changed")},
 }

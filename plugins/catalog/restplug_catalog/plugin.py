@@ -13,7 +13,7 @@ from restplug.routes import Route
 from restplug_catalog.demo import generate_apps
 from restplug_catalog.history import HISTORY_OPERATION, history_handler, latest_prices
 from restplug_catalog.package import PACKAGE_OPERATION, package_handler
-from restplug_catalog.schemas import AppSchema
+from restplug_catalog.schemas import AppReadSchema, AppSchema
 from restplug_catalog.tasks import load_demo_tasks
 
 LIST = ("in", "not_in")
@@ -42,6 +42,7 @@ APPS = Resource(
     default_order=("-total_recommendations",),
     search_fields={"name": 4.0, "short_description": 1.0, "developers": 2.0, "publishers": 1.5},
     present=latest_prices("/api/v1/apps"),
+    read_schema=AppReadSchema,
     requirements={
         "create": Scope("backend/create"),
         "update": Scope("backend/update"),

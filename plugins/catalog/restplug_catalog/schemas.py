@@ -59,3 +59,18 @@ class AppSchema(Schema):
         values=fields.Nested(CountryPricesSchema),
         load_default=dict,
     )
+
+
+class AppLinksSchema(Schema):
+    price_history = fields.Dict(
+        keys=fields.String(validate=COUNTRY),
+        values=fields.String(),
+        required=True,
+        metadata={"description": "the price history of each country, by country code"},
+    )
+
+
+class AppReadSchema(AppSchema):
+    """An app as reads return it: the latest price entry per country, and links."""
+
+    links = fields.Nested(AppLinksSchema, data_key="_links", required=True)

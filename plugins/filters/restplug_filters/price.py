@@ -15,13 +15,19 @@ from restplug.methods import FilterMethod, Fragment
 from restplug.resources import Resource
 from restplug_filters.prices import current, has_prices
 
+#: ASCII digits only: one amount, one spelling (``\d`` alone takes any script's digits).
+COUNTRY_AMOUNT = r"(?:([A-Za-z]{2}):)?([0-9]+(?:\.[0-9]+)?)"
+
 
 class CountryAmount(fields.Field):
     """``19.99`` or ``DE:19.99``: an optional country, then an amount."""
 
+    def __init__(self) -> None:
+        # The OpenAPI document describes the parameter with the pattern it is parsed by.
+        super().__init__(metadata={"type": "string", "pattern": f"^{COUNTRY_AMOUNT}$"})
+
     def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
-        # ASCII digits only: one amount, one spelling (``\d`` alone takes any script's digits).
-        match = re.fullmatch(r"(?:([A-Za-z]{2}):)?([0-9]+(?:\.[0-9]+)?)", str(value))
+        match = re.fullmatch(COUNTRY_AMOUNT, str(value))
         if not match:
             raise ValidationError(
                 "must be an amount such as 19.99, or COUNTRY:AMOUNT such as DE:19.99"

@@ -74,35 +74,47 @@ SETTINGS: tuple[Setting, ...] = (
 
 # -- documents ------------------------------------------------------------------------------
 
+#: Timestamps are stored as ISO 8601 text (see :func:`timestamp`), declared as date-times.
+DATE_TIME = {"format": "date-time"}
+
 
 class ForwardingSchema(Schema):
     """Where the task stands on its way to the orchestrator."""
 
     state = fields.String(
+        required=True,
         validate=validate.OneOf(FORWARDING_STATES),
         metadata={"description": "off when no orchestrator is configured"},
     )
-    attempts = fields.Integer(metadata={"description": "requests made to the orchestrator"})
+    attempts = fields.Integer(
+        required=True, metadata={"description": "requests made to the orchestrator"}
+    )
     last_error = fields.String(
-        allow_none=True, metadata={"description": "why the latest failed attempt failed"}
+        required=True,
+        allow_none=True,
+        metadata={"description": "why the latest failed attempt failed"},
     )
     next_attempt_at = fields.String(
-        allow_none=True, metadata={"description": "when the next attempt is due (pending only)"}
+        required=True,
+        allow_none=True,
+        metadata={"description": "when the next attempt is due (pending only)", **DATE_TIME},
     )
 
 
 class TaskSchema(Schema):
     """A task for the scraping orchestrator, as stored and returned."""
 
-    id = fields.String(dump_only=True)
-    type = fields.String()
-    payload = fields.Dict(keys=fields.String())
-    status = fields.String(validate=validate.OneOf(tuple(TRANSITIONS)))
+    id = fields.String(required=True)
+    type = fields.String(required=True)
+    payload = fields.Dict(keys=fields.String(), required=True)
+    status = fields.String(required=True, validate=validate.OneOf(tuple(TRANSITIONS)))
     result = fields.Raw(metadata={"description": "set by a worker, usually when done"})
-    error = fields.String(metadata={"description": "set by a worker, usually when failed"})
-    created_at = fields.String()
-    updated_at = fields.String()
-    forwarding = fields.Nested(ForwardingSchema)
+    error = fields.String(
+        allow_none=True, metadata={"description": "set by a worker, usually when failed"}
+    )
+    created_at = fields.String(required=True, metadata=DATE_TIME)
+    updated_at = fields.String(required=True, metadata=DATE_TIME)
+    forwarding = fields.Nested(ForwardingSchema, required=True)
 
 
 class TaskCreateSchema(Schema):
@@ -125,32 +137,6 @@ class TaskPatchSchema(Schema):
     status = fields.String(required=True)
     result = fields.Raw(allow_none=True)
     error = fields.String(allow_none=True, validate=validate.Length(max=10_000))
-
-
-class TaskPageSchema(Schema):
-    """One page of tasks: the list envelope every list of the API uses."""
-
-    items = fields.List(fields.Nested(TaskSchema))
-    total = fields.Integer(allow_none=True)
-    page = fields.Integer(allow_none=True)
-    size = fields.Integer()
-    pages = fields.Integer(allow_none=True)
-    next_cursor = fields.String(allow_none=True)
-
-
-class TaskListQuerySchema(Schema):
-    """The query parameters of ``GET /api/v1/tasks``, for the OpenAPI document."""
-
-    status = fields.String(metadata={"description": "one status"})
-    status__in = fields.String(metadata={"description": "comma-separated statuses"})
-    type = fields.String(metadata={"description": "one task type"})
-    type__in = fields.String(metadata={"description": "comma-separated task types"})
-    page = fields.Integer(metadata={"description": "page number, from 1"})
-    size = fields.Integer(metadata={"description": "items per page, 1..100 (default 20)"})
-    cursor = fields.String(metadata={"description": "opaque cursor from next_cursor"})
-    order_by = fields.String(metadata={"description": "created_at or -created_at (default)"})
-    fields_ = fields.String(data_key="fields", metadata={"description": "paths to return"})
-    count = fields.String(metadata={"description": "exact (default) or none"})
 
 
 #: Only for the list parser (filters, sort, cursors): never registered, so no CRUD routes.

@@ -16,7 +16,7 @@ from restplug.http import (
     read_json,
     require_bounded,
 )
-from restplug.openapi import problem_response
+from restplug.openapi import header, json_content, problem_response
 from restplug.query import ListParser
 from restplug.routes import Handler, Route
 from restplug.views import entry, list_entry, merge_patch, send_entry
@@ -26,8 +26,6 @@ from restplug_catalog.tasks.documents import (
     TASKS,
     TRANSITIONS,
     TaskCreateSchema,
-    TaskListQuerySchema,
-    TaskPageSchema,
     TaskPatchSchema,
     TaskSchema,
     timestamp,
@@ -96,7 +94,16 @@ class TaskViews:
             ("PATCH", item, self.patch, "write", "patch"),
         ]
         return [
-            Route(method, path, handler, action, SCOPE, TASKS.name, OPERATIONS[operation])
+            Route(
+                method,
+                path,
+                handler,
+                action,
+                SCOPE,
+                TASKS.name,
+                OPERATIONS[operation],
+                self.parser if operation == "list" else None,
+            )
             for method, path, handler, action, operation in handlers
         ]
 
@@ -155,9 +162,10 @@ def _not_found(id: str) -> Problem:
 
 
 #: The OpenAPI operations (the schema classes become components).
-_TASK = {"description": "the task", "content": {"application/json": {"schema": TaskSchema}}}
+_TASK = json_content(TaskSchema, "the task", ETag=header("the version, for If-Match"))
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 _IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"}}
+_IF_NONE_MATCH = {**_IF_MATCH, "name": "If-None-Match"}
 _TAGS = [TASKS.name]
 OPERATIONS: dict[str, dict[str, Any]] = {
     "create": {
@@ -168,33 +176,23 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             "content": {"application/json": {"schema": TaskCreateSchema}},
         },
         "responses": {
-            "201": _TASK,
+            "201": {**_TASK, "headers": {**_TASK["headers"], "Location": header("the new task")}},
             "400": problem_response("malformed JSON"),
             "413": problem_response("body too large"),
             "415": problem_response("not application/json"),
             "422": problem_response("invalid task (per-field messages in errors)"),
         },
     },
-    "list": {
-        "summary": "List tasks, newest first",
-        "tags": _TAGS,
-        "parameters": [{"in": "query", "schema": TaskListQuerySchema}],
-        "responses": {
-            "200": {
-                "description": "a page",
-                "content": {"application/json": {"schema": TaskPageSchema}},
-            },
-            "400": problem_response("unknown parameter or bad value"),
-            "503": problem_response("the store did not answer in time"),
-        },
-    },
+    # Parameters and page come from the route's list parser.
+    "list": {"summary": "List tasks, newest first", "tags": _TAGS},
     "detail": {
         "summary": "Read one task",
         "tags": _TAGS,
-        "parameters": [_ID],
+        "parameters": [_ID, _IF_NONE_MATCH],
         "responses": {
             "200": _TASK,
-            "304": {"description": "not modified"},
+            "304": {"description": "not modified (If-None-Match)"},
+            "400": problem_response("a query parameter (it takes none)"),
             "404": problem_response("no such task"),
         },
     },
@@ -216,6 +214,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             "412": problem_response("stale If-Match"),
             "422": problem_response("a field that cannot change, or a bad value"),
             "428": problem_response("If-Match is required (RESTPLUG_REQUIRE_IF_MATCH)"),
+            "503": problem_response("too many changes at once, or a backend down; retry"),
         },
     },
 }
