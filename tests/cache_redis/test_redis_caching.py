@@ -171,7 +171,9 @@ async def test_concurrent_misses_query_the_store_once_while_the_cache_hangs(
     async def slow_and_counted(*args: Any, **kwargs: Any) -> Any:
         nonlocal calls
         calls += 1
-        await asyncio.sleep(0.2)  # every request gives up on the cache while it runs
+        # Long enough that every request gives up on the cache (0.25 s each) while it runs,
+        # also on a loaded machine where the 50 requests start over a few hundred ms.
+        await asyncio.sleep(1.0)
         return await original(*args, **kwargs)
 
     monkeypatch.setattr(store, "get", slow_and_counted)
