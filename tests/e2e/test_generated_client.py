@@ -126,9 +126,9 @@ def scenario(url: str) -> None:
             }
         },
     }
-    result = package.sync(
-        client=writer, body=models.PostApiV1PackageBody.from_dict({"apps": [scraped]})
-    )
+    body = models.PackageRequest.from_dict({"apps": [scraped]})
+    assert isinstance(body.apps[0], models.PackageApp)  # typed down to each app
+    result = package.sync(client=writer, body=body)
     assert isinstance(result, models.PackageResult) and result.created == 1 and not result.rejected
     prices = history.sync(id=900002, country="US", client=reader)
     assert prices.total == 1 and prices.items[0].price == 9.99 and prices.currency == "USD"

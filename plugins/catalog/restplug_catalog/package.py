@@ -56,6 +56,21 @@ class PackageAppSchema(AppSchema):
     )
 
 
+#: What a worker may leave out of an app: the stored value is kept.
+OPTIONAL = tuple(name for name in PackageAppSchema().fields if name not in REQUIRED)
+
+
+class PackageRequestSchema(Schema):
+    """A package as documented: the apps checked one by one with :class:`PackageAppSchema`
+    (and ``OPTIONAL``) as the server does, so a bad app is rejected alone."""
+
+    apps = fields.List(
+        fields.Nested(PackageAppSchema(partial=OPTIONAL)),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_APPS),
+    )
+
+
 class RejectedAppSchema(Schema):
     index = fields.Integer(required=True, metadata={"description": "its position in apps"})
     id = fields.Raw(required=True, allow_none=True, metadata={"description": "its id, or null"})
@@ -117,12 +132,11 @@ class Ingest:
     def validate(self, apps: list[Any]) -> dict[int, list[tuple[int, dict[str, Any]]]]:
         """The valid apps grouped by id (in package order), the others rejected."""
         scraped = PackageAppSchema()
-        optional = tuple(name for name in scraped.fields if name not in REQUIRED)
         by_id: dict[int, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
         for index, raw in enumerate(apps):
             try:
                 # Fields a worker leaves out keep their stored value: no defaults here.
-                app = scraped.dump(scraped.load(raw, partial=optional))
+                app = scraped.dump(scraped.load(raw, partial=OPTIONAL))
             except ValidationError as exc:
                 app_id = raw.get("id") if isinstance(raw, dict) else None
                 self.rejected.append({"index": index, "id": app_id, "errors": exc.messages})
@@ -218,27 +232,12 @@ def package_handler(restplug: Restplug, resource: Resource) -> Handler:
     return package
 
 
-SCRAPED_APP = {
-    "type": "object",
-    "description": "an app's catalogue fields, and prices as "
-    "{COUNTRY: {currency, price, initial_price, discount, is_available}}",
-}
 PACKAGE_OPERATION = {
     "summary": "Upsert a batch of scraped apps with their current prices",
     "tags": ["package"],
     "requestBody": {
         "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["apps"],
-                    "properties": {
-                        "apps": {"type": "array", "maxItems": MAX_APPS, "items": SCRAPED_APP}
-                    },
-                }
-            }
-        },
+        "content": {"application/json": {"schema": PackageRequestSchema}},
     },
     "responses": {"200": json_content(PackageResultSchema, "what the package changed")},
 }
