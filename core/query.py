@@ -87,6 +87,12 @@ def bad_parameter(name: str, message: str, allowed: Sequence[str] | None = None)
     return Problem(400, detail, title="Invalid query parameter", errors={name: [message]})
 
 
+def is_comma_list(field: fields.Field) -> bool:
+    """Whether a method filter's field takes a comma list (``US,DE``): a list field, or one
+    whose OpenAPI description says it is an array."""
+    return isinstance(field, fields.List) or field.metadata.get("type") == "array"
+
+
 class ListParser:
     """Parses the list parameters of one resource; built once at start-up."""
 
@@ -108,15 +114,23 @@ class ListParser:
                 self.field_params[f"{path}__{op}"] = (path, op)
         self.allowed = [*RESERVED, *self.field_params, *self.methods]
         self.sort_names = [*resource.sorts, *self.sort_methods]
+        # Parameters taking a comma list, which the OpenAPI document describes as arrays:
+        # clients generated from it may send one value per repetition instead.
+        self.comma_lists = {
+            "order_by",
+            "fields",
+            *(name for name, (_, op) in self.field_params.items() if op in ("in", "not_in")),
+            *(m.name for m in filter_methods if is_comma_list(m.field)),
+        }
 
     def parse(self, query: Mapping[str, Sequence[str]]) -> ListRequest:
         """Validate every parameter; any problem is a 400 naming it."""
         for name, values in query.items():
             if name not in self.allowed:
                 raise bad_parameter(name, "unknown parameter", self.allowed)
-            if len(values) > 1:
-                raise bad_parameter(name, "given more than once; use a comma-separated list")
-        raw = {name: values[0] for name, values in query.items()}
+            if len(values) > 1 and name not in self.comma_lists:
+                raise bad_parameter(name, "given more than once; it takes one value")
+        raw = {name: ",".join(values) for name, values in query.items()}
 
         size = int_param(raw, "size", DEFAULT_SIZE, 1, MAX_SIZE)
         page: int | None = int_param(raw, "page", 1, 1, MAX_PAGE)

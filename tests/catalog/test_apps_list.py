@@ -109,10 +109,22 @@ async def bad(client, query: str) -> dict:
         ("name=%24where", {5}),
         ("id__in=1,2,99", {1, 2}),
         ("type=game&genres=RPG&platforms.linux=true", {5}),
+        # A comma list may come as one value per repetition, as generated clients send it.
+        ("genres__in=Puzzle&genres__in=RPG", {1, 3, 5}),
+        ("id__not_in=1&id__not_in=2", {3, 4, 5}),
     ],
 )
 async def test_field_filters(client, query, expected):
     assert set(await ids(client, query)) == expected
+
+
+async def test_a_single_value_parameter_given_twice_is_refused(client):
+    response = await client.get("/api/v1/apps?type=game&type=dlc")
+    assert response.status == 400
+    assert (await response.json())["errors"] == {
+        "type": ["given more than once; it takes one value"]
+    }
+    assert await ids(client, "order_by=-name&order_by=id") == [4, 3, 2, 1, 5]
 
 
 async def test_default_order_is_most_recommended_first_with_id_ties(client):

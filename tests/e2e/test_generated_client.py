@@ -78,6 +78,13 @@ def scenario(url: str) -> None:
     dlc = list_apps.sync(client=reader, type_=models.GetApiV1AppsType.DLC)
     assert isinstance(dlc, models.AppPage) and dlc.total and dlc.items
     assert {item.type_.value for item in dlc.items} == {"dlc"}
+    # A list-valued filter, which the generated code sends as one parameter per value.
+    either = list_apps.sync(
+        client=reader,
+        type_in=[models.GetApiV1AppsTypeInItem.DLC, models.GetApiV1AppsTypeInItem.DEMO],
+    )
+    assert isinstance(either, models.AppPage), either
+    assert {item.type_.value for item in either.items} == {"dlc", "demo"}
 
     # Three cursor pages, in name order, without overlap.
     seen: list[str] = []
