@@ -282,7 +282,9 @@ class OpenAPIBuilder:
 
     def fields_parameter(self) -> dict[str, Any]:
         return self.param_object(
-            "fields", STRING, "comma list of document paths to return (a projection)"
+            "fields",
+            {"type": "string", "minLength": 1},
+            "comma list of document paths to return (a projection)",
         )
 
     def operation(self, route: Route, resource: Resource | None) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from aiohttp import web
 from restplug.app import Restplug
 from restplug.errors import Problem
 from restplug.openapi import CACHE_HEADERS, header, json_content, page_schema, problem_response
-from restplug.query import DEFAULT_SIZE, MAX_SIZE, bad_parameter, int_param, pages
+from restplug.query import DEFAULT_SIZE, MAX_PAGE, MAX_SIZE, bad_parameter, int_param, pages
 from restplug.resources import Resource
 from restplug.routes import Handler
 from restplug.views import cached_response, entry, page_links
@@ -53,7 +53,7 @@ def history_handler(restplug: Restplug, resource: Resource) -> Handler:
         if unknown:
             raise bad_parameter(unknown[0], "unknown parameter", ["page", "size"])
         query = {name: request.query[name] for name in request.query}
-        page = int_param(query, "page", 1, 1, None)
+        page = int_param(query, "page", 1, 1, MAX_PAGE)
         size = int_param(query, "size", DEFAULT_SIZE, 1, MAX_SIZE)
 
         async def produce() -> dict[str, str]:
@@ -97,7 +97,11 @@ HISTORY_OPERATION = {
             "required": True,
             "schema": {"type": "string", "pattern": COUNTRY_TEXT},
         },
-        {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+        {
+            "name": "page",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+        },
         {
             "name": "size",
             "in": "query",
