@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from itertools import pairwise
 
 import pytest
+from servers import cli
 
 from restplug_catalog.demo import (
     APP_TYPES,
@@ -181,3 +182,9 @@ def test_tasks() -> None:
         countries = task["payload"]["countries"]
         assert countries and set(countries) <= set(COUNTRY_CURRENCIES)
     assert len({task["type"] for task in tasks}) == len(TASK_TYPES)
+
+
+def test_demo_data_loads_apps_without_the_tasks_plugin(tmp_path):
+    loaded = cli(tmp_path, "demo-data", "--count", "20", RESTPLUG_DISABLE_PLUGINS="catalog_tasks")
+    assert loaded.returncode == 0, loaded.stderr
+    assert "loaded 20 apps (catalog_tasks is disabled: no tasks)" in loaded.stdout
