@@ -15,7 +15,7 @@ import asyncio
 import hashlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
@@ -161,13 +161,15 @@ class CacheManager:
         # Tokens outlive every entry keyed by them; a lost token only costs misses.
         return self.ttl * 10
 
-    async def invalidate(self, resource: str, id: Any) -> None:
-        """After a write to one document: new tokens for it and for its resource's lists.
+    async def invalidate(self, resource: str, ids: Iterable[Any]) -> None:
+        """After writes to documents of one resource: new tokens for each of them, and one for
+        the resource's lists (a package of thousands renews it once, not once per document).
 
         When the cache cannot take them (an outage), the old tokens, and the entries keyed by
         them, may come back with the cache: this process then serves misses until it has
         replaced them."""
-        self._unflushed.update((self._item_gen(resource, id), self._resource_gen(resource)))
+        self._unflushed.update(self._item_gen(resource, id) for id in ids)
+        self._unflushed.add(self._resource_gen(resource))
         await self._flush()
 
     async def invalidate_lists(self, resource: str) -> None:

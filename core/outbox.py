@@ -149,16 +149,21 @@ class Outbox:
     async def _settle_written(self, written: Sequence[Written]) -> None:
         crash_point("after-commit")
         done = []
+        changed: dict[str, list[Any]] = {}
         for item in written:
             name = item.resource.name
-            await self.cache.invalidate(name, item.id)
             indexed = self.indexer is None or await self.indexer.update(
                 name, item.id, item.document
             )
             await self.notify(item.resource, item.id, item.document)
             crash_point("mid-effects")
+            changed.setdefault(name, []).append(item.id)
             if indexed:
                 done.append((item.resource, item.id, item.entry.id, item.entry.etag))
+        # After the index updates, so that a search cached under the new generation already
+        # sees them; once per resource, however many documents a package wrote.
+        for name, ids in changed.items():
+            await self.cache.invalidate(name, ids)
         crash_point("after-index")
         try:
             await self._remove(done)
@@ -240,16 +245,21 @@ class Outbox:
                 ids = [e.document["id"] for e in entries]
                 found = await self.store.find(name, FindQuery({"_id": {"$in": ids}}))
                 current = {stored.id: stored.document for stored in found}
-                for entry in entries:
-                    id = entry.document["id"]
-                    document = current.get(id)
-                    if self.indexer is not None and not await self.indexer.update(
-                        name, id, document, retry=True
-                    ):
-                        continue
-                    await self.cache.invalidate(name, id)
-                    await self.notify(resource, id, document)
-                    done.append((resource, id, entry.id, entry.etag))
+                settled: list[Any] = []
+                try:
+                    for entry in entries:
+                        id = entry.document["id"]
+                        document = current.get(id)
+                        if self.indexer is not None and not await self.indexer.update(
+                            name, id, document, retry=True
+                        ):
+                            continue
+                        await self.notify(resource, id, document)
+                        settled.append(id)
+                        done.append((resource, id, entry.id, entry.etag))
+                finally:  # what is removed below was invalidated, an outage half-way included
+                    if settled:
+                        await self.cache.invalidate(name, settled)
         except Exception as e:
             error = e
         return await self._remove(done), error
