@@ -188,14 +188,8 @@ class QuietProtocolErrors(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
         if isinstance(error, HttpProcessingError) and (error.code or 400) < 500:
-            reason = re.split(r": (?:b'|bytearray\()", str(error.message).strip())[0]
-            record.msg, record.args = (
-                "malformed request rejected (%s): %s",
-                (
-                    type(error).__name__,
-                    reason.splitlines()[0].rstrip(":. ")[:200] if reason else "",
-                ),
-            )
+            record.msg = "malformed request rejected (%s): %s"
+            record.args = (type(error).__name__, parser_fault(str(error.message)))
             record.levelno, record.levelname = logging.INFO, "INFO"
             record.exc_info = record.exc_text = None
         return True
@@ -217,15 +211,19 @@ class ProblemRequest(web.Request):
         await super()._prepare_hook(response)
 
 
+def parser_fault(text: str) -> str:
+    """The fault named by one of aiohttp's parser messages, without the bytes it echoes."""
+    first = text.strip().splitlines()[:1] or ["malformed request"]
+    return re.split(r": (?:b'|bytearray\()", first[0])[0].rstrip(":. ")[:200]
+
+
 def as_problem(response: web.Response) -> None:
     """Rewrite one of aiohttp's text error answers, in place, as problem+json.  Its text
     names the fault, then echoes the offending bytes: only the fault is kept."""
     if response.status >= 500:
         detail = "an internal error occurred; it has been logged"
     else:
-        first = (response.text or "").strip().splitlines()[:1] or ["malformed request"]
-        reason = re.split(r": (?:b'|bytearray\()", first[0])[0].rstrip(":. ")[:200]
-        detail = f"the request is not valid HTTP: {reason}"
+        detail = f"the request is not valid HTTP: {parser_fault(response.text or '')}"
     body = orjson.dumps(Problem(response.status, detail).as_dict())
     response.body = body
     response.content_type = PROBLEM_JSON
