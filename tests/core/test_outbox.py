@@ -139,6 +139,14 @@ async def indexer(store: SQLiteStore, index: Flaky) -> AsyncIterator[Process]:
     await process.outbox.stop()
 
 
+async def write_while_down(process: Process, index: Flaky, games: int) -> None:
+    """Games 1 to ``games`` written while the index is down, so each waits in the outbox."""
+    index.down = True
+    for id in range(1, games + 1):
+        await write(process, id, f"Game {id}")
+    index.down = False
+
+
 async def write(process: Process, id: Any, name: str | None, resource: Resource = APPS) -> None:
     """Write through the process's store as the core does; ``None`` deletes."""
     store = process.store
@@ -256,10 +264,7 @@ async def test_a_cancelled_caller_still_gets_its_change_recorded(
 async def test_a_failure_in_the_middle_of_a_drain_keeps_the_rest(
     indexer: Process, index: Flaky
 ) -> None:
-    index.down = True
-    for id in (1, 2, 3):
-        await write(indexer, id, f"Game {id}")
-    index.down = False
+    await write_while_down(indexer, index, 3)
 
     async def fail_after_the_first() -> None:
         index.down = index.calls["upsert"] > 1
@@ -276,10 +281,8 @@ async def test_a_failure_in_the_middle_of_a_drain_keeps_the_rest(
 async def test_one_document_failing_blocks_neither_the_others_nor_direct_updates(
     indexer: Process, index: Flaky
 ) -> None:
-    index.down = True
-    for id in (1, 2, 3):
-        await write(indexer, id, f"Game {id}")
-    index.down, index.refused = False, {2}
+    await write_while_down(indexer, index, 3)
+    index.refused = {2}
     assert await indexer.retry_pending() == 2
     assert await indexer.pending() == 1
     await write(indexer, 2, "Game 2 again")  # fails, kept pending...
