@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip setuptools
 
 # Reinstall when any distribution's metadata changes.
-$(STAMP): $(BIN)/python setup.cfg setup.py $(wildcard plugins/*/setup.cfg)
+$(STAMP): $(BIN)/python setup.cfg $(wildcard plugins/*/setup.cfg)
 	$(BIN)/pip install --quiet -e '.[test]' $(addprefix -e ,$(PLUGINS))
 	touch $@
 

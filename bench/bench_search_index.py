@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from restplug.search_sqlite import SQLiteSearchIndex
+from restplug.search.sqlite import SQLiteSearchIndex
 from restplug_catalog.demo import generate_apps
 from restplug_catalog.plugin import APPS
 

@@ -15,7 +15,7 @@ from oauth_helpers import AUDIENCE, CLIENT_ID, CLIENT_SECRET, ISSUER, app_docume
 
 from restplug import hookimpl
 from restplug.backends import Backend
-from restplug.cache_memory import MemoryCache
+from restplug.caches.memory import MemoryCache
 from restplug_auth_oauth.introspection import basic_auth
 
 TIMEOUT_MS = 200

@@ -14,7 +14,7 @@ from pytest_redis.executor import RedisExecutor
 from redis_helpers import redis_url, sync_client
 
 from restplug.app import Restplug
-from restplug.cache_contract import CacheBackendContract
+from restplug.caches.contract import CacheBackendContract
 from restplug.errors import BackendUnavailable
 from restplug.testing import isolated_environ
 from restplug_cache_redis import RedisCache

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 from redis_helpers import frozen, stopped
 
 from restplug.app import RESTPLUG
-from restplug.cache import CacheManager
+from restplug.caches.manager import CacheManager
 
 Model = dict[int, tuple[str, int]]  # id -> (name, total_recommendations)
 

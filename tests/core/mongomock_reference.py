@@ -16,7 +16,7 @@ import mongomock
 from mongomock import filtering
 
 from restplug.errors import Conflict, NotFound, PreconditionFailed
-from restplug.store import Filter, FindQuery, OutboxEntry, Stored, Write
+from restplug.stores.protocol import Filter, FindQuery, OutboxEntry, Stored, Write
 
 # Contract cases mongomock answers unlike MongoDB: it compares with Python's ==, where
 # 1 == True and 0 == False.  MongoDB never lets a boolean equal a number.

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from restplug.cache_contract import SHORT_TTL, CacheBackendContract
-from restplug.cache_memory import DEFAULT_MAX_BYTES, MemoryCache
+from restplug.caches.contract import SHORT_TTL, CacheBackendContract
+from restplug.caches.memory import DEFAULT_MAX_BYTES, MemoryCache
 
 TTL = 60.0
 

@@ -7,8 +7,8 @@ import pytest
 from restplug import hookimpl
 from restplug.app import RESTPLUG
 from restplug.auth import Identity
-from restplug.cache import CacheManager
-from restplug.cache_memory import MemoryCache
+from restplug.caches.manager import CacheManager
+from restplug.caches.memory import MemoryCache
 from restplug.testing import AllowWrites
 
 

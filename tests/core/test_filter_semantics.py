@@ -38,7 +38,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mongomock_reference import MongomockStore
 
-from restplug.store import FindQuery
+from restplug.stores.protocol import FindQuery
 from restplug.stores.sqlfilter import compile_filter, compile_sort
 from restplug.stores.sqlite import SQLiteStore
 

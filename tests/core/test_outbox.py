@@ -19,14 +19,14 @@ from tqdm import tqdm
 
 from restplug import hookimpl
 from restplug.app import Restplug
-from restplug.cache import CacheManager
-from restplug.cache_memory import MemoryCache
+from restplug.caches.manager import CacheManager
+from restplug.caches.memory import MemoryCache
 from restplug.errors import BackendUnavailable, ConfigError
-from restplug.indexing import Indexer
 from restplug.outbox import OUTBOX, Outbox, OutboxStore
 from restplug.resources import Resource
-from restplug.search_sqlite import SQLiteSearchIndex
-from restplug.store import Write
+from restplug.search.indexing import Indexer
+from restplug.search.sqlite import SQLiteSearchIndex
+from restplug.stores.protocol import Write
 from restplug.stores.sqlite import SQLiteStore
 from restplug.testing import isolated_environ
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from restplug.errors import BackendUnavailable
-from restplug.search import SearchIndex
-from restplug.search_sqlite import SQLiteSearchIndex, register_backends
+from restplug.search.protocol import SearchIndex
+from restplug.search.sqlite import SQLiteSearchIndex, register_backends
 
 # The catalogue's fields and weights (plugins/catalog), without depending on that plugin.
 FIELDS = {"name": 4.0, "short_description": 1.0, "developers": 2.0, "publishers": 1.5}

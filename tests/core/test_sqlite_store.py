@@ -16,8 +16,8 @@ import orjson
 import pytest
 
 from restplug.errors import BackendUnavailable, ConfigError, Conflict, QueryTimeout
-from restplug.store import FindQuery, Write
 from restplug.stores import sqlite as sqlite_module
+from restplug.stores.protocol import FindQuery, Write
 from restplug.stores.sqlfilter import UnsupportedQuery, compile_filter, compile_sort, sort_key_sql
 from restplug.stores.sqlite import SQLiteStore
 

@@ -13,8 +13,8 @@ import mongomock
 import pytest
 from mongomock_reference import MONGOMOCK_DEVIATIONS, MongomockStore
 
-from restplug.store import DocumentStore
-from restplug.store_contract import StoreContract
+from restplug.stores.contract import StoreContract
+from restplug.stores.protocol import DocumentStore
 from restplug.stores.sqlite import SQLiteStore
 
 

@@ -22,8 +22,8 @@ import aiohttp
 import orjson
 
 from restplug.auth import Identity
-from restplug.cache import CacheManager
-from restplug.cache_memory import MemoryCache
+from restplug.caches.manager import CacheManager
+from restplug.caches.memory import MemoryCache
 from restplug_auth_oauth.bearer import (
     EXPIRED,
     INACTIVE,

@@ -32,7 +32,7 @@ from restplug.http import etag_of, json_response, read_json
 from restplug.openapi import json_content
 from restplug.resources import Resource
 from restplug.routes import Handler
-from restplug.store import FindQuery, Stored, Write
+from restplug.stores.protocol import FindQuery, Stored, Write
 from restplug_catalog.schemas import COUNTRY, CURRENCY, AppSchema
 
 #: The most apps one package may carry (the body limit applies too).

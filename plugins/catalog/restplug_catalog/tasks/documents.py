@@ -15,7 +15,7 @@ from restplug.permissions import Scope
 from restplug.resources import Resource
 
 if TYPE_CHECKING:
-    from restplug.store import DocumentStore
+    from restplug.stores.protocol import DocumentStore
 
 SCOPE = Scope("backend/tasks")
 #: Where a task may go from each status; a status not listed here is unknown.

@@ -23,7 +23,7 @@ from restplug.http import (
     dumps,
     etag_of,
 )
-from restplug.store import FindQuery
+from restplug.stores.protocol import FindQuery
 from restplug_catalog.demo import generate_tasks
 from restplug_catalog.tasks.documents import (
     RETRYABLE_CLIENT_ERRORS,
@@ -37,7 +37,7 @@ from restplug_catalog.tasks.documents import (
 if TYPE_CHECKING:
     from restplug.app import Restplug
     from restplug.config import Settings
-    from restplug.store import DocumentStore
+    from restplug.stores.protocol import DocumentStore
 
 # -- forwarding -----------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from aiohttp import web
 from restplug import faults
 from restplug.auth import Identity
 from restplug.backends import Backend, Kind, choose, scheme_of
-from restplug.cache import CacheManager
+from restplug.caches.manager import CacheManager
 from restplug.config import (
     CORE_SETTINGS,
     Setting,
@@ -32,7 +32,6 @@ from restplug.http import (
     json_response,
     problem_middleware,
 )
-from restplug.indexing import Indexer
 from restplug.openapi import openapi_routes
 from restplug.outbox import INTERNAL, Outbox, OutboxStore
 from restplug.permissions import Denial, Requirement
@@ -48,7 +47,8 @@ from restplug.progress import progress
 from restplug.query import RESERVED, ListParser
 from restplug.resources import Resource
 from restplug.routes import Route
-from restplug.store import DocumentStore, FindQuery, Write
+from restplug.search.indexing import Indexer
+from restplug.stores.protocol import DocumentStore, FindQuery, Write
 from restplug.views import resource_routes
 
 log = logging.getLogger("restplug")

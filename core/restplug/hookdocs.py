@@ -11,7 +11,7 @@ from restplug import hookspecs
 
 HEADER = """# Hook reference
 
-Generated from `core/hookspecs.py` by `python -m restplug.hookdocs > docs/hooks.md`;
+Generated from `core/restplug/hookspecs.py` by `python -m restplug.hookdocs > docs/hooks.md`;
 a test keeps the two identical. Implement a hook by decorating a function of your plugin
 module (or a method of your plugin object) with `@restplug.hookimpl`; it may take any subset
 of the arguments, and may be `async`. See [plugins.md](plugins.md) for a walk-through.

@@ -22,13 +22,13 @@ from marshmallow import ValidationError, fields
 from restplug.bounds import INT64_MAX, INT64_MIN, integer_text
 from restplug.errors import Problem
 from restplug.resources import OPERATORS, choices, flatten_messages, from_text
-from restplug.store import Filter, FindQuery, SortKey, Stored
+from restplug.stores.protocol import Filter, FindQuery, SortKey, Stored
 
 if TYPE_CHECKING:
     from restplug.app import Restplug
     from restplug.methods import FilterMethod, SortMethod
     from restplug.resources import Resource
-    from restplug.store import DocumentStore
+    from restplug.stores.protocol import DocumentStore
 
 RESERVED = ("page", "size", "cursor", "order_by", "fields", "count")
 RELEVANCE = "relevance"

@@ -65,7 +65,7 @@ from restplug.errors import (
     PreconditionFailed,
     QueryTimeout,
 )
-from restplug.store import Filter, FindQuery, OutboxEntry, Stored, Write
+from restplug.stores.protocol import Filter, FindQuery, OutboxEntry, Stored, Write
 from restplug.stores.sqlfilter import (
     CompiledFilter,
     array_paths_of,
@@ -138,7 +138,7 @@ def _path_from_url(url: str) -> str:
 
 
 class SQLiteStore:
-    """A :class:`restplug.store.DocumentStore` in one SQLite file.
+    """A :class:`restplug.stores.protocol.DocumentStore` in one SQLite file.
 
     ``timeout_ms`` bounds every statement (and the wait for another process's write lock);
     ``readers`` is how many reads may run at once.

@@ -1,7 +1,7 @@
 """The contract every document store passes: a pytest suite a store plugin imports and runs.
 
-The core relies on each store answering the query subset of :mod:`restplug.store` exactly as
-MongoDB does, whatever the backend.  This module encodes those semantics once, so every store
+The core relies on each store answering the query subset of :mod:`restplug.stores.protocol` exactly
+as MongoDB does, whatever the backend.  This module encodes those semantics once, so every store
 is held to the same cases: CRUD with conflicts and ETag preconditions, each filter operator on
 scalars, arrays, nested paths and arrays of embedded documents, null versus missing, type
 bracketing, sort order across types with ties broken by ``_id``, skip/limit, ranked lists,
@@ -12,7 +12,7 @@ MongoDB's.
 Use it from a plugin's tests (pytest with pytest-asyncio in auto mode)::
 
     import pytest
-    from restplug.store_contract import StoreContract
+    from restplug.stores.contract import StoreContract
 
     class TestMyStore(StoreContract):
         @pytest.fixture
@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 import pytest
 
 from restplug.errors import Conflict, NotFound, PreconditionFailed
-from restplug.store import DocumentStore, FindQuery, OutboxEntry, Write
+from restplug.stores.protocol import DocumentStore, FindQuery, OutboxEntry, Write
 
 COLLECTION = "things"
 OUTBOX = "things_outbox"

@@ -11,7 +11,7 @@ from marshmallow import fields
 if TYPE_CHECKING:
     from restplug.app import Restplug
     from restplug.resources import Resource
-    from restplug.store import Filter
+    from restplug.stores.protocol import Filter
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,19 @@
 """The transactional outbox: the side effects of a write are never lost, a crash included.
 
-A write to a resource owes work beyond the store: its cached responses are invalidated, its
-search index entry updated, plugins told (``document_changed``).  Run after the write, any of
-it could be lost to a crash in between.  So every write to a resource collection carries an
-entry of the collection :data:`OUTBOX` that the store writes in the same transaction as the
-document (:class:`restplug.store.OutboxEntry`): both are stored, or neither.  Right after the
-write the side effects run and the entry is removed.  Whatever stops them (an index outage, a
-crash, ``kill -9``) leaves the entry, and the retry task settles it: once at start-up, before
-the server answers, then every interval, it reads each entry's document as stored *now*,
-updates the index, invalidates the caches, tells the plugins, and removes the entry.  So the
-side effects are at least once: a crash between them and the removal runs them again.
+A write to a resource owes work beyond the store: its cached responses are invalidated, its search
+index entry updated, plugins told (``document_changed``). Run after the write, any of it could be
+lost to a crash in between. So every write to a resource collection carries an entry of the
+collection :data:`OUTBOX` that the store writes in the same transaction as the document
+(:class:`restplug.stores.protocol.OutboxEntry`): both are stored, or neither. Right after the write
+the side effects run and the entry is removed. Whatever stops them (an index outage, a crash,
+``kill -9``) leaves the entry, and the retry task settles it: once at start-up, before the server
+answers, then every interval, it reads each entry's document as stored *now*, updates the index,
+invalidates the caches, tells the plugins, and removes the entry. So the side effects are at least
+once: a crash between them and the removal runs them again.
 
-Writes go through :class:`OutboxStore` (what ``restplug.store`` is), which attaches the entries
-and runs the side effects, so no caller, core or plugin, does either by hand.  Collections that
-are not resources (the outbox itself, plugins' internal ones) are written as given.
+Writes go through :class:`OutboxStore` (what ``restplug.store`` is), which attaches the entries and
+runs the side effects, so no caller, core or plugin, does either by hand. Collections that are not
+resources (the outbox itself, plugins' internal ones) are written as given.
 
 Rules that keep this exact:
 
@@ -26,10 +26,10 @@ Rules that keep this exact:
 - many writes at once (a package) settle with one bulk removal, not one transaction each.
 
 ``restplug reindex`` runs in another process than the servers: after a rebuild it renews the
-resource's list generation in the cache it is configured with (a shared Redis: every server
-sees it at once) and records the rebuild in :data:`REBUILDS`; each server's retry task reads
-those records every interval and renews its own lists' generation when one changed (a
-per-process ``memory://`` cache).
+resource's list generation in the cache it is configured with (a shared Redis: every server sees it
+at once) and records the rebuild in :data:`REBUILDS`; each server's retry task reads those records
+every interval and renews its own lists' generation when one changed (a per-process ``memory://``
+cache).
 """
 
 from __future__ import annotations
@@ -46,12 +46,12 @@ from typing import Any
 
 import orjson
 
-from restplug.cache import CacheManager
+from restplug.caches.manager import CacheManager
 from restplug.errors import Conflict
 from restplug.faults import crash_point
-from restplug.indexing import Indexer, describe, walk
 from restplug.resources import Resource
-from restplug.store import DocumentStore, Filter, FindQuery, OutboxEntry, Stored, Write
+from restplug.search.indexing import Indexer, describe, walk
+from restplug.stores.protocol import DocumentStore, Filter, FindQuery, OutboxEntry, Stored, Write
 
 log = logging.getLogger("restplug.outbox")
 

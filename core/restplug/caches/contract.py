@@ -8,7 +8,7 @@ those rules once, so the builtin ``memory://`` backend and every plugin are test
 Use it from a plugin's tests (pytest with pytest-asyncio in auto mode)::
 
     import pytest
-    from restplug.cache_contract import CacheBackendContract
+    from restplug.caches.contract import CacheBackendContract
 
     class TestMyCache(CacheBackendContract):
         @pytest.fixture
@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from restplug.cache import CacheBackend
+from restplug.caches.protocol import CacheBackend
 
 KeyOf = Callable[[str], str]
 

@@ -1,4 +1,4 @@
-"""Caching: the backend interface, and the manager that makes cached reads never stale.
+"""The cache manager that makes cached reads never stale.
 
 Invalidation by generations: every resource has a generation token in the cache backend, and
 every document one of its own.  A list page's key carries the resource generation, a detail's
@@ -16,43 +16,14 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 import orjson
 
+from restplug.caches.protocol import CacheBackend
 from restplug.failopen import CircuitBreaker, FailOpen
 
 log = logging.getLogger("restplug.cache")
-
-
-@runtime_checkable
-class CacheBackend(Protocol):
-    """What a cache plugin provides.  Values are bytes; keys are strings.  Any method may raise
-    (connection lost, timeout): the manager treats every error as a miss."""
-
-    async def open(self) -> None:
-        """Connect; called once at start-up."""
-
-    async def close(self) -> None:
-        """Disconnect; called once at shutdown."""
-
-    async def ping(self) -> None:
-        """Return when the backend answers; raise when it does not."""
-
-    async def get(self, key: str) -> bytes | None:
-        """The value, or None when absent or expired."""
-
-    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        """Several values in one round trip, in the order of ``keys``."""
-
-    async def set(self, key: str, value: bytes, ttl: float) -> None:
-        """Store a value for ``ttl`` seconds."""
-
-    async def add(self, key: str, value: bytes, ttl: float) -> bool:
-        """Store a value only when the key is absent; True when stored (atomic: a lock)."""
-
-    async def delete(self, key: str) -> None:
-        """Remove a key; removing an absent key is not an error."""
 
 
 class Coder(Protocol):

@@ -24,7 +24,7 @@ from restplug.http import (
 )
 from restplug.query import ListParser, ListRequest, pages, run_list
 from restplug.routes import Route
-from restplug.store import Stored
+from restplug.stores.protocol import Stored
 
 if TYPE_CHECKING:
     from restplug.app import Restplug

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from restplug.errors import BackendUnavailable, QueryTimeout
 from restplug.resources import Resource
-from restplug.search import SearchIndex
-from restplug.store import DocumentStore, Filter, FindQuery, Stored
+from restplug.search.protocol import SearchIndex
+from restplug.stores.protocol import DocumentStore, Filter, FindQuery, Stored
 
 if TYPE_CHECKING:
     from tqdm import tqdm
 
-log = logging.getLogger("restplug.indexing")
+log = logging.getLogger("restplug.search.indexing")
 
 PAGE = 500  # documents per store query when walking a collection
 # Failures that mean "the backend cannot be used right now" rather than "this document".
