@@ -19,6 +19,7 @@ import click
 from aiohttp import web
 
 from restplug.app import Restplug
+from restplug.caches.protocol import CacheBackend
 from restplug.config import CORE_SETTINGS, parse_settings, read_environment
 from restplug.errors import BackendUnavailable, ConfigError
 from restplug.openapi import openapi_document
@@ -234,8 +235,8 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
             raise ConfigError(f"--port {port}: must be a port number, 1..65535")
         settings = parse_settings(CORE_SETTINGS, read_environment(), complete=False)
         restplug = asyncio.run(Restplug.configure())  # bad configuration stops here, not forked
-        cache = restplug.backends.get("cache")
-        if workers > 1 and not getattr(cache, "shared", True):
+        cache: CacheBackend | None = restplug.backends.get("cache")
+        if workers > 1 and cache is not None and not cache.shared:
             raise ConfigError(
                 f"RESTPLUG_CACHE_URL={settings.cache_url}: this cache lives in one process, so "
                 f"{workers} workers could serve data older than a write; use a shared cache "
