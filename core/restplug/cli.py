@@ -21,6 +21,7 @@ from aiohttp import web
 from restplug.app import Restplug
 from restplug.caches.protocol import CacheBackend
 from restplug.config import CORE_SETTINGS, parse_settings, read_environment
+from restplug.context import Context
 from restplug.errors import BackendUnavailable, ConfigError
 from restplug.openapi import openapi_document
 from restplug.plugins import new_plugin_manager
@@ -31,6 +32,7 @@ T = TypeVar("T")
 
 
 def fail(error: ConfigError) -> NoReturn:
+    """Stop the command on a configuration error: one line on stderr, exit status 2."""
     die(f"configuration error: {error}", status=2)
 
 
@@ -40,8 +42,9 @@ def die(message: str, status: int = 1) -> NoReturn:
     sys.exit(status)
 
 
-def with_restplug(action: Callable[[Restplug], Awaitable[T]]) -> T:
-    """Configure, open the backends, run ``action``, close: for commands that use the store."""
+def with_restplug(action: Callable[[Context], Awaitable[T]]) -> T:
+    """Configure, open the backends, run ``action`` with the started restplug, close: for
+    commands that use the store.  A configuration error stops the command as :func:`fail`."""
 
     async def run() -> T:
         restplug = await Restplug.configure()
