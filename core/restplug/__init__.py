@@ -2,9 +2,11 @@
 
 This module is the public API: everything a plugin needs, and nothing else.  The names below are
 documented in ``docs/api.md`` (a test keeps the page and ``__all__`` in step); any other module
-of the package is the core's own and may change without notice.  Two namespaces complete it:
-:mod:`restplug.web` (responses, ETags, list pages, request parsing, OpenAPI fragments) and
-:mod:`restplug.testing` (the pytest plugin and the contract kits).
+of the package is the core's own and may change without notice.  Small namespaces complete it:
+:mod:`restplug.web` (responses, ETags, list pages, request parsing, OpenAPI fragments),
+:mod:`restplug.commands` (helpers for a plugin's commands), :mod:`restplug.redis` (a fail-fast
+Redis client; needs ``restplug[redis]``) and :mod:`restplug.testing` (the pytest plugin and the
+contract kits).
 """
 
 from pluggy import HookimplMarker
@@ -17,7 +19,9 @@ hookimpl = HookimplMarker("restplug")
 
 from restplug.auth import Identity  # noqa: E402
 from restplug.backends import Backend, scheme_of  # noqa: E402
+from restplug.bounds import INT64_MAX  # noqa: E402
 from restplug.caches.manager import CacheManager  # noqa: E402
+from restplug.caches.memory import MemoryCache  # noqa: E402
 from restplug.caches.protocol import CacheBackend  # noqa: E402
 from restplug.config import (  # noqa: E402
     Setting,
@@ -28,6 +32,7 @@ from restplug.config import (  # noqa: E402
     positive_int,
     url,
 )
+from restplug.context import Context  # noqa: E402
 from restplug.errors import (  # noqa: E402
     BackendUnavailable,
     ConfigError,
@@ -38,20 +43,34 @@ from restplug.errors import (  # noqa: E402
     QueryTimeout,
 )
 from restplug.failopen import FailOpen  # noqa: E402
+from restplug.faults import crash_point  # noqa: E402
 from restplug.methods import FilterMethod, Fragment, SortMethod  # noqa: E402
-from restplug.permissions import Denial, Requirement, Scope, Vote  # noqa: E402
-from restplug.resources import Resource  # noqa: E402
+from restplug.permissions import (  # noqa: E402
+    Authenticated,
+    Denial,
+    Requirement,
+    Scope,
+    Vote,
+    all_of,
+    any_of,
+)
+from restplug.resources import ALL_OPERATORS, EQUALITY_OPERATORS, Resource  # noqa: E402
 from restplug.routes import Handler, Route  # noqa: E402
 from restplug.search.protocol import SearchIndex  # noqa: E402
 from restplug.stores.protocol import DocumentStore, FindQuery, Stored, Write  # noqa: E402
 
 __all__ = [
+    "ALL_OPERATORS",
+    "EQUALITY_OPERATORS",
+    "INT64_MAX",
+    "Authenticated",
     "Backend",
     "BackendUnavailable",
     "CacheBackend",
     "CacheManager",
     "ConfigError",
     "Conflict",
+    "Context",
     "Denial",
     "DocumentStore",
     "FailOpen",
@@ -60,6 +79,7 @@ __all__ = [
     "Fragment",
     "Handler",
     "Identity",
+    "MemoryCache",
     "NotFound",
     "PreconditionFailed",
     "Problem",
@@ -76,6 +96,9 @@ __all__ = [
     "Vote",
     "Write",
     "__version__",
+    "all_of",
+    "any_of",
+    "crash_point",
     "hookimpl",
     "http_url",
     "non_negative_int",

@@ -48,6 +48,7 @@ from restplug.query import RESERVED, ListParser
 from restplug.resources import Resource
 from restplug.routes import Route
 from restplug.search.indexing import Indexer
+from restplug.search.protocol import SearchIndex
 from restplug.stores.protocol import DocumentStore, FindQuery, Write
 from restplug.views import resource_routes
 
@@ -62,8 +63,8 @@ IDENTITY = web.RequestKey("restplug.identity", object)
 class Restplug:
     """One configured restplug: settings, plugins, backends and resources.
 
-    Plugins receive it in their hooks: ``restplug.settings``, ``restplug.store``,
-    ``restplug.resources`` and ``restplug.pm`` are theirs to use.  A write through
+    Plugins receive it in their hooks and see it as a :class:`restplug.Context`: what that
+    protocol declares is theirs to use, the rest is the core's.  A write through
     ``restplug.store`` to a resource's collection runs its side effects by itself (caches,
     search index, the ``document_changed`` hook), crash-safe (:mod:`restplug.outbox`).
     """
@@ -92,7 +93,8 @@ class Restplug:
         return self._cache
 
     @property
-    def search(self) -> Any:
+    def search(self) -> SearchIndex | None:
+        """The search index, or None when search is off (``none://``) or not installed."""
         return self.backends.get("search")
 
     @functools.cached_property
@@ -105,6 +107,10 @@ class Restplug:
     @property
     def query_timeout(self) -> float:
         return self.settings.query_timeout_ms / 1000
+
+    def list_parser(self, resource: Resource) -> ListParser:
+        """The list parameters of a plugin's own list route: :meth:`Context.list_parser`."""
+        return ListParser(self, resource, [], [])
 
     @classmethod
     async def configure(

@@ -19,7 +19,9 @@ import click
 from aiohttp import web
 
 from restplug.app import Restplug
+from restplug.caches.protocol import CacheBackend
 from restplug.config import CORE_SETTINGS, parse_settings, read_environment
+from restplug.context import Context
 from restplug.errors import BackendUnavailable, ConfigError
 from restplug.openapi import openapi_document
 from restplug.plugins import new_plugin_manager
@@ -30,6 +32,7 @@ T = TypeVar("T")
 
 
 def fail(error: ConfigError) -> NoReturn:
+    """Stop the command on a configuration error: one line on stderr, exit status 2."""
     die(f"configuration error: {error}", status=2)
 
 
@@ -39,8 +42,9 @@ def die(message: str, status: int = 1) -> NoReturn:
     sys.exit(status)
 
 
-def with_restplug(action: Callable[[Restplug], Awaitable[T]]) -> T:
-    """Configure, open the backends, run ``action``, close: for commands that use the store."""
+def with_restplug(action: Callable[[Context], Awaitable[T]]) -> T:
+    """Configure, open the backends, run ``action`` with the started restplug, close: for
+    commands that use the store.  A configuration error stops the command as :func:`fail`."""
 
     async def run() -> T:
         restplug = await Restplug.configure()
@@ -234,8 +238,8 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
             raise ConfigError(f"--port {port}: must be a port number, 1..65535")
         settings = parse_settings(CORE_SETTINGS, read_environment(), complete=False)
         restplug = asyncio.run(Restplug.configure())  # bad configuration stops here, not forked
-        cache = restplug.backends.get("cache")
-        if workers > 1 and not getattr(cache, "shared", True):
+        cache: CacheBackend | None = restplug.backends.get("cache")
+        if workers > 1 and cache is not None and not cache.shared:
             raise ConfigError(
                 f"RESTPLUG_CACHE_URL={settings.cache_url}: this cache lives in one process, so "
                 f"{workers} workers could serve data older than a write; use a shared cache "

@@ -230,6 +230,13 @@ def read_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]
     return values
 
 
+def settings_from_environment(declared: Iterable[Setting]) -> Settings:
+    """Only the ``declared`` settings, parsed from the environment and ``.env``: for a plugin's
+    command that runs without a server.  A bad value raises ConfigError; the variables of
+    other plugins are not this caller's business and are neither parsed nor warned about."""
+    return parse_settings(declared, read_environment(), complete=False)
+
+
 def parse_settings(
     declared: Iterable[Setting], raw: Mapping[str, str], *, complete: bool = True
 ) -> Settings:

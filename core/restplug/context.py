@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from restplug.caches.manager import CacheManager
     from restplug.collection import Collection
     from restplug.config import Settings
+    from restplug.query import ListParser
     from restplug.resources import Resource
     from restplug.search.protocol import SearchIndex
 
@@ -49,6 +50,13 @@ class Context(Protocol):
 
     async def identity(self, request: web.Request) -> Identity | None:
         """Who sent ``request`` (the ``authenticate`` hook, asked once per request)."""
+
+    def list_parser(self, resource: Resource) -> ListParser:
+        """The list parameters (``page``, ``size``, ``cursor``, ``order_by``, ``fields``,
+        ``count`` and ``resource``'s field filters) of a list route a plugin serves itself, for
+        a resource it does not register.  ``parser.parse(query)`` validates a request's query
+        (400 naming a bad parameter), :func:`restplug.web.list_entry` answers it; name the
+        parser in the ``Route`` and the OpenAPI document describes its parameters."""
 
     async def upsert_all(
         self, resource: Resource, documents: Iterable[dict[str, Any]], total: int | None = None

@@ -50,12 +50,13 @@ def register_settings() -> list[Setting]:
 def register_backends() -> list[Backend]:
     """Declare the document stores, cache backends and search indexes a plugin provides.
 
-    Called once at start-up.  Return a list of :class:`restplug.backends.Backend`, each naming
-    its kind (``store``, ``cache`` or ``search``), the URL schemes it answers and a factory that
-    builds it from a URL.  The lists of all plugins are concatenated; the scheme of
-    ``RESTPLUG_STORE_URL`` (``_CACHE_URL``, ``_SEARCH_URL``) then selects the one backend of that
-    kind answering it.  No answer, or two enabled plugins answering the same scheme, stops
-    start-up with a line naming the installed choices.
+    Called once at start-up.  Return a list of :class:`restplug.Backend`, each naming its kind
+    (``store``, ``cache`` or ``search``), the URL schemes it answers and a factory, called as
+    ``factory(url, settings)`` with the configured URL and the parsed settings.  The lists of
+    all plugins are concatenated; the scheme of ``RESTPLUG_STORE_URL`` (``_CACHE_URL``,
+    ``_SEARCH_URL``) then selects the one backend of that kind answering it.  No answer, or
+    two enabled plugins answering the same scheme, stops start-up with a line naming the
+    installed choices.
     """
 
 

@@ -26,6 +26,7 @@ DEFAULT_BODY_TIMEOUT = 30.0
 
 
 def dumps(value: Any) -> bytes:
+    """The canonical JSON of ``value`` (keys sorted), as bytes: what ETags are hashes of."""
     # Integer keys appear in validation messages (a list's element index) sent back in bodies.
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
 
@@ -42,6 +43,7 @@ def etag_of_bytes(body: bytes) -> str:
 def json_response(
     value: Any, *, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
+    """``value`` as an ``application/json`` response."""
     return web.Response(body=dumps(value), status=status, content_type=JSON, headers=headers)
 
 

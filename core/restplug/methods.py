@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from marshmallow import fields
 
 if TYPE_CHECKING:
-    from restplug.app import Restplug
+    from restplug.context import Context
     from restplug.resources import Resource
     from restplug.stores.protocol import Filter
 
@@ -36,7 +36,7 @@ class FilterMethod:
 
     name: str
     field: fields.Field
-    apply: Callable[[Restplug, Resource, Any], Awaitable[Fragment]]
+    apply: Callable[[Context, Resource, Any], Awaitable[Fragment]]
     description: str = ""
     plugin: str = field(default="", compare=False)
 
@@ -51,7 +51,7 @@ class SortMethod:
     """
 
     name: str
-    keys: Callable[[Restplug, Resource], list[tuple[str, int]]]
+    keys: Callable[[Context, Resource], list[tuple[str, int]]]
     description: str = ""
     missing_last: bool = False
     plugin: str = field(default="", compare=False)

@@ -128,10 +128,12 @@ class AnyOf(Requirement):
 
 
 def all_of(*parts: Requirement) -> Requirement:
+    """Met when every part is (the same as ``a & b & ...``)."""
     return AllOf(parts)
 
 
 def any_of(*parts: Requirement) -> Requirement:
+    """Met when at least one part is (the same as ``a | b | ...``)."""
     return AnyOf(parts)
 
 

@@ -81,6 +81,7 @@ class ListResult:
 
 
 def bad_parameter(name: str, message: str, allowed: Sequence[str] | None = None) -> Problem:
+    """The 400 problem for query parameter ``name``, listing the ``allowed`` ones if given."""
     detail = f"{name}: {message}"
     if allowed is not None:
         detail += f"; allowed: {', '.join(allowed)}"
@@ -443,4 +444,5 @@ async def run_list(
 
 
 def pages(total: int | None, size: int) -> int | None:
+    """How many pages of ``size`` items ``total`` makes; None when not counted."""
     return None if total is None else math.ceil(total / size)

@@ -13,6 +13,8 @@ from redis.exceptions import RedisError
 
 from restplug.errors import BackendUnavailable, ConfigError
 
+__all__ = ["connect", "ping"]
+
 # Callers bound each call (0.25 s by default, see restplug.failopen) and fall back.  A burst
 # beyond ``max_connections`` waits up to ``timeout`` for a free connection rather than failing
 # at once (which would count towards opening a circuit breaker).  The URL's query

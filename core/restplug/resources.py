@@ -84,7 +84,12 @@ def from_text(field: fields.Field, raw: str, *, validate: bool = True) -> Any:
     ASCII (``8``, not a fullwidth 8, ``+8`` or ``8_0``: one value, one spelling) and fit what every
     store holds (signed 64-bit integers, finite floats).  ``validate=False`` skips the
     field's validators (a filter may ask for values no document could hold).  Raises
-    ValidationError."""
+    ValidationError.  A ``List`` field takes a comma list, each item read by its inner field."""
+    if isinstance(field, fields.List):
+        items = [from_text(field.inner, part, validate=validate) for part in raw.split(",")]
+        if validate:
+            field._validate(items)
+        return items
     try:
         if isinstance(field, fields.Integer):
             integer_text(raw)

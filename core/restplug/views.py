@@ -28,6 +28,7 @@ from restplug.stores.protocol import Stored
 
 if TYPE_CHECKING:
     from restplug.app import Restplug
+    from restplug.context import Context
     from restplug.resources import Resource
 
 
@@ -38,7 +39,7 @@ def entry(body: Any, **headers: str) -> dict[str, str]:
 
 
 async def cached_response(
-    restplug: Restplug,
+    restplug: Context,
     request: web.Request,
     resource: str,
     kind: str,
@@ -77,7 +78,7 @@ def send_entry(
 
 
 async def list_entry(
-    restplug: Restplug, request: web.Request, parser: ListParser, parsed: ListRequest
+    restplug: Context, request: web.Request, parser: ListParser, parsed: ListRequest
 ) -> dict[str, str]:
     """One list page as an :func:`entry`: the envelope, its ETag and its Link header."""
     resource = parser.resource

@@ -12,6 +12,7 @@ import pytest
 import redis
 from pytest_redis.executor import RedisExecutor
 from redis_helpers import redis_url, sync_client
+from servers import Server, call
 
 from restplug.app import Restplug
 from restplug.caches.contract import CacheBackendContract
@@ -83,3 +84,17 @@ async def test_without_redis_it_opens_and_then_fails_fast() -> None:
         with pytest.raises(redis.ConnectionError):
             await cache.get("k")
         assert time.monotonic() - start < 1
+
+
+def test_serve_workers_share_the_redis_cache(tmp_path, redis_server: RedisExecutor) -> None:
+    """``RedisCache.shared`` lets ``serve --workers 2`` start (a memory cache is refused): a
+    page cached by whichever worker answered first is a hit for every worker after it."""
+    server = Server(tmp_path, "--workers", "2", RESTPLUG_CACHE_URL=redis_url(redis_server))
+    server.start()
+    try:
+        first = call(f"{server.url}/api/v1/apps?size=3")
+        after = [call(f"{server.url}/api/v1/apps?size=3") for _ in range(4)]
+    finally:
+        server.terminate()
+    assert first[0] == 200 and first[1]["X-Cache"] == "MISS"
+    assert [(status, headers["X-Cache"]) for status, headers, _ in after] == [(200, "HIT")] * 4

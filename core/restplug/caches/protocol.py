@@ -11,6 +11,12 @@ class CacheBackend(Protocol):
     """What a cache plugin provides.  Values are bytes; keys are strings.  Any method may raise
     (connection lost, timeout): the manager treats every error as a miss."""
 
+    #: True when every process using the same URL sees the same entries (a server such as
+    #: Redis); False when entries live in one process.  ``restplug serve --workers N`` (N > 1)
+    #: refuses a cache that is not shared: a worker would keep serving what another worker's
+    #: write made stale.  A class attribute is enough: ``shared = True``.
+    shared: bool
+
     async def open(self) -> None:
         """Connect; called once at start-up."""
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
-from restplug.errors import Problem
+from restplug import Problem
 
 REALM = 'Bearer realm="restplug"'
 

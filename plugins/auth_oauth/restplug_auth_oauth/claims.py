@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from restplug.auth import Identity
+from restplug import Identity
 from restplug_auth_oauth.bearer import NO_SUBJECT, invalid_token
 
 

@@ -21,9 +21,7 @@ from urllib.parse import quote_plus
 import aiohttp
 import orjson
 
-from restplug.auth import Identity
-from restplug.caches.manager import CacheManager
-from restplug.caches.memory import MemoryCache
+from restplug import CacheManager, Identity, MemoryCache
 from restplug_auth_oauth.bearer import (
     EXPIRED,
     INACTIVE,

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import jwt
 
-from restplug.auth import Identity
+from restplug import Identity
 from restplug_auth_oauth.bearer import (
     BAD_SIGNATURE,
     EXPIRED,

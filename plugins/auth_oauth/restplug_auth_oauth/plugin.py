@@ -16,14 +16,9 @@ from weakref import WeakKeyDictionary
 import click
 from aiohttp import web
 
-from restplug import hookimpl
-from restplug.app import Restplug
-from restplug.auth import Identity
-from restplug.cli import fail
-from restplug.config import Setting, parse_settings, read_environment
-from restplug.errors import ConfigError
-from restplug.openapi import header, problem_response
-from restplug.permissions import Denial, Requirement, Vote
+from restplug import ConfigError, Context, Denial, Identity, Requirement, Setting, Vote, hookimpl
+from restplug.commands import fail, settings_from_environment
+from restplug.web import header, problem_response
 from restplug_auth_oauth.bearer import (
     bearer_token,
     insufficient_scope_challenge,
@@ -45,11 +40,11 @@ class Verifier(Protocol):
     async def close(self) -> None: ...
 
 
-# One verifier per started Restplug (tests run several in one process); absent while inert.
-_verifiers: WeakKeyDictionary[Restplug, Verifier] = WeakKeyDictionary()
+# One verifier per started restplug (tests run several in one process); absent while inert.
+_verifiers: WeakKeyDictionary[Context, Verifier] = WeakKeyDictionary()
 
 
-def _new_verifier(config: AuthConfig, restplug: Restplug) -> Verifier | None:
+def _new_verifier(config: AuthConfig, restplug: Context) -> Verifier | None:
     if config.mode == "hs256":
         return SecretVerifier(config)
     if config.mode == "jwks":
@@ -65,7 +60,7 @@ def register_settings() -> list[Setting]:
 
 
 @hookimpl
-async def startup(restplug: Restplug) -> None:
+async def startup(restplug: Context) -> None:
     verifier = _new_verifier(AuthConfig.from_settings(restplug.settings), restplug)
     if verifier is None:
         log.warning(
@@ -79,14 +74,14 @@ async def startup(restplug: Restplug) -> None:
 
 
 @hookimpl
-async def shutdown(restplug: Restplug) -> None:
+async def shutdown(restplug: Context) -> None:
     verifier = _verifiers.pop(restplug, None)
     if verifier is not None:
         await verifier.close()
 
 
 @hookimpl
-def describe_route(restplug: Restplug) -> dict[str, Any] | None:
+def describe_route(restplug: Context) -> dict[str, Any] | None:
     """Every route reads the caller's identity (reads too: their cache is per caller), so a
     bad token is a 401 anywhere once tokens are checked."""
     if AuthConfig.from_settings(restplug.settings).mode is None:
@@ -96,7 +91,7 @@ def describe_route(restplug: Restplug) -> dict[str, Any] | None:
 
 
 @hookimpl
-def authenticate(restplug: Restplug, request: web.Request) -> Awaitable[Identity] | None:
+def authenticate(restplug: Context, request: web.Request) -> Awaitable[Identity] | None:
     """A plain function on purpose: ``authenticate`` takes the first non-None answer, and a
     coroutine is never None.  Returning None right away when there is no bearer token leaves
     the request to other authentication plugins; the core awaits the verification."""
@@ -109,7 +104,7 @@ def authenticate(restplug: Restplug, request: web.Request) -> Awaitable[Identity
 
 @hookimpl
 def permission(
-    restplug: Restplug, identity: Identity | None, requirement: Requirement | None
+    restplug: Context, identity: Identity | None, requirement: Requirement | None
 ) -> Vote:
     """Allow when the identity meets what the route requires; otherwise deny with the
     RFC 6750 challenge and the reason (which part of a composed requirement failed)."""
@@ -126,11 +121,8 @@ def permission(
 
 def config_from_environment() -> AuthConfig:
     """The plugin's configuration from the environment and ``.env``, for commands that run
-    without a server.  Only this plugin's variables are parsed: the others are not its
-    business (and parsing them would warn about each)."""
-    names = {setting.name for setting in SETTINGS}
-    raw = {name: value for name, value in read_environment().items() if name in names}
-    return AuthConfig.from_settings(parse_settings(SETTINGS, raw))
+    without a server."""
+    return AuthConfig.from_settings(settings_from_environment(SETTINGS))
 
 
 @hookimpl

@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from restplug.config import Setting, http_url, non_negative_int, optional, positive_int
-from restplug.errors import ConfigError
+from restplug import ConfigError, Setting, http_url, non_negative_int, optional, positive_int
 
 Mode = Literal["hs256", "jwks", "introspection"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from restplug.errors import BackendUnavailable
+from restplug import BackendUnavailable
 from restplug.redis import connect, ping
 
 log = logging.getLogger("restplug.cache.redis")
@@ -15,6 +15,9 @@ class RedisCache:
     """``redis://[[user]:password@]host[:port][/db]`` or ``rediss://`` (TLS), through
     :func:`restplug.redis.connect`.  Keys are strings, values bytes; TTLs are kept to the
     millisecond."""
+
+    #: Every worker and server using the URL sees the same entries and generations.
+    shared = True
 
     def __init__(self, url: str) -> None:
         self._redis = connect(url, "RESTPLUG_CACHE_URL")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from restplug import hookimpl
-from restplug.backends import Backend
-from restplug.config import Settings
+from restplug import Backend, Settings, hookimpl
 from restplug_cache_redis.backend import RedisCache
 
 

@@ -11,13 +11,23 @@ from typing import Any
 
 from aiohttp import web
 
-from restplug.app import Restplug
-from restplug.errors import Problem
-from restplug.openapi import CACHE_HEADERS, header, json_content, page_schema, problem_response
-from restplug.query import DEFAULT_SIZE, MAX_PAGE, MAX_SIZE, bad_parameter, int_param, pages
-from restplug.resources import Resource
-from restplug.routes import Handler
-from restplug.views import cached_response, entry, page_links
+from restplug import Context, Handler, Problem, Resource
+from restplug.web import (
+    CACHE_HEADERS,
+    DEFAULT_SIZE,
+    MAX_PAGE,
+    MAX_SIZE,
+    bad_parameter,
+    cached_response,
+    entry,
+    header,
+    int_param,
+    json_content,
+    page_links,
+    page_schema,
+    pages,
+    problem_response,
+)
 from restplug_catalog.schemas import PriceEntrySchema
 
 #: A country code as the URL may spell it (any case).
@@ -39,7 +49,7 @@ def latest_prices(path: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
     return present
 
 
-def history_handler(restplug: Restplug, resource: Resource) -> Handler:
+def history_handler(restplug: Context, resource: Resource) -> Handler:
     async def history(request: web.Request) -> web.Response:
         raw_id, country = request.match_info["id"], request.match_info["country"]
         try:

@@ -26,13 +26,8 @@ from typing import Any
 from aiohttp import web
 from marshmallow import Schema, ValidationError, fields, validate
 
-from restplug.app import Restplug
-from restplug.errors import Problem
-from restplug.http import etag_of, json_response, read_json
-from restplug.openapi import json_content
-from restplug.resources import Resource
-from restplug.routes import Handler
-from restplug.stores.protocol import FindQuery, Stored, Write
+from restplug import Context, FindQuery, Handler, Problem, Resource, Stored, Write
+from restplug.web import etag_of, json_content, json_response, read_json
 from restplug_catalog.schemas import COUNTRY, CURRENCY, AppSchema
 
 #: The most apps one package may carry (the body limit applies too).
@@ -122,7 +117,7 @@ def merge(current: dict[str, Any] | None, scraped: dict[str, Any], now: str) -> 
 class Ingest:
     """One package: validation, then rounds of read, merge and compare-and-set bulk write."""
 
-    def __init__(self, restplug: Restplug, resource: Resource) -> None:
+    def __init__(self, restplug: Context, resource: Resource) -> None:
         self.restplug = restplug
         self.resource = resource
         self.schema = AppSchema()
@@ -220,7 +215,7 @@ class Ingest:
         }
 
 
-def package_handler(restplug: Restplug, resource: Resource) -> Handler:
+def package_handler(restplug: Context, resource: Resource) -> Handler:
     async def package(request: web.Request) -> web.Response:
         body = await read_json(request)
         try:

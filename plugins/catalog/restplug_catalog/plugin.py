@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import click
 
-from restplug import hookimpl
-from restplug.app import Restplug
-from restplug.cli import with_restplug
-from restplug.permissions import Scope
-from restplug.resources import ALL_OPERATORS, EQUALITY_OPERATORS, Resource
-from restplug.routes import Route
+from restplug import ALL_OPERATORS, EQUALITY_OPERATORS, Context, Resource, Route, Scope, hookimpl
+from restplug.commands import with_restplug
 from restplug_catalog.demo import generate_apps
 from restplug_catalog.history import HISTORY_OPERATION, history_handler, latest_prices
 from restplug_catalog.package import PACKAGE_OPERATION, package_handler
@@ -57,7 +53,7 @@ def register_resources() -> list[Resource]:
 
 
 @hookimpl
-def register_routes(restplug: Restplug) -> list[Route]:
+def register_routes(restplug: Context) -> list[Route]:
     return [
         Route(
             "POST",
@@ -89,7 +85,7 @@ def register_commands(cli: click.Group) -> None:
     def demo_data(count: int, seed: int, if_empty: bool) -> None:
         """Load a deterministic, realistic demo catalogue into the store."""
 
-        async def load(restplug: Restplug) -> None:
+        async def load(restplug: Context) -> None:
             if if_empty and await restplug.store.count(APPS.name, {}):
                 click.echo("the store already has apps; nothing loaded")
                 return

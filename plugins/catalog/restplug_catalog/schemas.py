@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, fields, post_load, validate
 
-from restplug.bounds import INT64_MAX
+from restplug import INT64_MAX
 
 APP_TYPES = ("game", "dlc", "demo", "soundtrack", "software", "video")
 COUNTRY = validate.Regexp(r"^[A-Z]{2}$", error="must be an ISO 3166 alpha-2 code such as US")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from restplug import hookimpl
-from restplug.methods import FilterMethod, Fragment
-from restplug.resources import Resource
+from restplug import FilterMethod, Fragment, Resource, hookimpl
 from restplug_filters.prices import Countries, has_prices
 
 

@@ -3,14 +3,11 @@ there sort last in both directions."""
 
 from __future__ import annotations
 
-from restplug import hookimpl
-from restplug.app import Restplug
-from restplug.methods import SortMethod
-from restplug.resources import Resource
+from restplug import Context, Resource, SortMethod, hookimpl
 from restplug_filters.prices import current, has_prices
 
 
-def discount_keys(restplug: Restplug, resource: Resource) -> list[tuple[str, int]]:
+def discount_keys(restplug: Context, resource: Resource) -> list[tuple[str, int]]:
     return [(current(restplug.settings.main_country, "discount"), 1)]
 
 

@@ -9,10 +9,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields
 
-from restplug import hookimpl
-from restplug.app import Restplug
-from restplug.methods import FilterMethod, Fragment
-from restplug.resources import Resource
+from restplug import Context, FilterMethod, Fragment, Resource, hookimpl
 from restplug_filters.prices import current, has_prices
 
 #: ASCII digits only: one amount, one spelling (``\d`` alone takes any script's digits).
@@ -47,7 +44,7 @@ class PriceBound:
     operator: str
     description: str
 
-    async def apply(self, restplug: Restplug, resource: Resource, value: Any) -> Fragment:
+    async def apply(self, restplug: Context, resource: Resource, value: Any) -> Fragment:
         country, amount = value
         path = current(country or restplug.settings.main_country, "price")
         return Fragment({path: {self.operator: amount}})

@@ -7,7 +7,7 @@ import re
 
 from marshmallow import ValidationError, fields
 
-from restplug.resources import Resource
+from restplug import Resource
 
 
 def has_prices(resource: Resource) -> bool:

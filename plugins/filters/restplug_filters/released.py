@@ -7,9 +7,7 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from restplug import hookimpl
-from restplug.methods import FilterMethod, Fragment
-from restplug.resources import Resource
+from restplug import FilterMethod, Fragment, Resource, hookimpl
 
 
 async def released_within(restplug: Any, resource: Resource, days: int) -> Fragment:

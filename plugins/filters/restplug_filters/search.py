@@ -7,17 +7,22 @@ import asyncio
 
 from marshmallow import fields, validate
 
-from restplug import hookimpl
-from restplug.app import Restplug
-from restplug.errors import BackendUnavailable, Problem, QueryTimeout
-from restplug.methods import FilterMethod, Fragment
-from restplug.resources import Resource
+from restplug import (
+    BackendUnavailable,
+    Context,
+    FilterMethod,
+    Fragment,
+    Problem,
+    QueryTimeout,
+    Resource,
+    hookimpl,
+)
 
 #: The most matches one search considers, as Elasticsearch's max_result_window does.
 MAX_MATCHES = 10_000
 
 
-async def search(restplug: Restplug, resource: Resource, text: str) -> Fragment:
+async def search(restplug: Context, resource: Resource, text: str) -> Fragment:
     try:
         # Bounded here too: an index stuck on a lock (SQLite waits for another process's
         # shared-memory locks without a deadline) must not hold the request as long as it lasts.
@@ -32,7 +37,7 @@ async def search(restplug: Restplug, resource: Resource, text: str) -> Fragment:
 
 
 @hookimpl
-def register_filters(restplug: Restplug, resource: Resource) -> list[FilterMethod] | None:
+def register_filters(restplug: Context, resource: Resource) -> list[FilterMethod] | None:
     if restplug.search is None or not resource.search_fields:
         return None
     return [

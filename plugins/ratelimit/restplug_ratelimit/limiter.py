@@ -11,11 +11,7 @@ from typing import Literal
 
 from aiohttp import web
 
-from restplug.app import Restplug
-from restplug.backends import scheme_of
-from restplug.config import Settings
-from restplug.errors import BackendUnavailable, Problem
-from restplug.failopen import FailOpen
+from restplug import BackendUnavailable, Context, FailOpen, Problem, Settings, scheme_of
 from restplug_ratelimit.counters import Counters, MemoryCounters, RedisCounters
 from restplug_ratelimit.settings import Network, Rate
 
@@ -59,7 +55,7 @@ class Limiter:
 
     def __init__(
         self,
-        restplug: Restplug,
+        restplug: Context,
         counters: Counters,
         rates: dict[Kind, Rate],
         trusted: tuple[Network, ...] = (),
@@ -71,7 +67,7 @@ class Limiter:
         self.guard = FailOpen("rate limit counters", "requests pass unlimited", logger=log)
 
     @classmethod
-    def from_settings(cls, restplug: Restplug) -> Limiter:
+    def from_settings(cls, restplug: Context) -> Limiter:
         settings: Settings = restplug.settings
         url = settings.ratelimit_url
         counters = MemoryCounters() if scheme_of(url) == "memory" else RedisCounters(url)

@@ -6,16 +6,13 @@ from __future__ import annotations
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from restplug import hookimpl
-from restplug.app import Restplug
-from restplug.config import Setting
-from restplug.openapi import header, problem_response
-from restplug.routes import Route
+from restplug import Context, Route, Setting, hookimpl
+from restplug.web import header, problem_response
 from restplug_ratelimit.limiter import NEVER_LIMITED, Limiter, Middleware
 from restplug_ratelimit.settings import SETTINGS
 
-# One limiter per Restplug (tests run several in one process).
-_limiters: WeakKeyDictionary[Restplug, Limiter] = WeakKeyDictionary()
+# One limiter per restplug (tests run several in one process).
+_limiters: WeakKeyDictionary[Context, Limiter] = WeakKeyDictionary()
 
 
 @hookimpl
@@ -24,7 +21,7 @@ def register_settings() -> list[Setting]:
 
 
 @hookimpl
-def register_middlewares(restplug: Restplug) -> list[Middleware]:
+def register_middlewares(restplug: Context) -> list[Middleware]:
     limiter = _limiters[restplug] = Limiter.from_settings(restplug)
     return [limiter.middleware]
 
@@ -50,12 +47,12 @@ def describe_route(route: Route) -> dict[str, Any] | None:
 
 
 @hookimpl
-async def startup(restplug: Restplug) -> None:
+async def startup(restplug: Context) -> None:
     await _limiters[restplug].open()
 
 
 @hookimpl
-async def shutdown(restplug: Restplug) -> None:
+async def shutdown(restplug: Context) -> None:
     limiter = _limiters.pop(restplug, None)
     if limiter is not None:
         await limiter.close()

@@ -7,8 +7,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from restplug.backends import scheme_of
-from restplug.config import Setting, url
+from restplug import Setting, scheme_of, url
 
 SCHEMES = ("memory", "redis", "rediss")
 PERIODS = {"second": 1, "minute": 60, "hour": 3600}

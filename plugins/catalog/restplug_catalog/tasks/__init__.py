@@ -19,15 +19,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from restplug import hookimpl
-from restplug.config import Setting
-from restplug.routes import Route
+from restplug import Route, Setting, hookimpl
 from restplug_catalog.tasks.documents import INDEX_PATHS, SETTINGS, TASKS
 from restplug_catalog.tasks.forwarding import FORWARDERS, Forwarder, load_demo_tasks
 from restplug_catalog.tasks.views import TaskViews
 
 if TYPE_CHECKING:
-    from restplug.app import Restplug
+    from restplug import Context
 
 # -- hooks ----------------------------------------------------------------------------------
 
@@ -38,12 +36,12 @@ def register_settings() -> list[Setting]:
 
 
 @hookimpl
-def register_routes(restplug: Restplug) -> list[Route]:
+def register_routes(restplug: Context) -> list[Route]:
     return TaskViews(restplug).routes()
 
 
 @hookimpl
-async def startup(restplug: Restplug) -> None:
+async def startup(restplug: Context) -> None:
     await restplug.store.prepare(TASKS.name, INDEX_PATHS)
     if restplug.settings["RESTPLUG_ORCHESTRATOR_URL"] is None:
         return
@@ -53,7 +51,7 @@ async def startup(restplug: Restplug) -> None:
 
 
 @hookimpl
-async def shutdown(restplug: Restplug) -> None:
+async def shutdown(restplug: Context) -> None:
     forwarder = FORWARDERS.pop(restplug, None)
     if forwarder is not None:
         await forwarder.stop()

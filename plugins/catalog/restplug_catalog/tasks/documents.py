@@ -8,14 +8,20 @@ from typing import TYPE_CHECKING, Any
 
 from marshmallow import Schema, fields, validate
 
-from restplug.config import Setting, http_url, optional, positive_int
-from restplug.errors import NotFound, PreconditionFailed
-from restplug.http import etag_of, strong_match
-from restplug.permissions import Scope
-from restplug.resources import Resource
+from restplug import (
+    NotFound,
+    PreconditionFailed,
+    Resource,
+    Scope,
+    Setting,
+    http_url,
+    optional,
+    positive_int,
+)
+from restplug.web import etag_of, strong_match
 
 if TYPE_CHECKING:
-    from restplug.stores.protocol import DocumentStore
+    from restplug import DocumentStore
 
 SCOPE = Scope("backend/tasks")
 #: Where a task may go from each status; a status not listed here is unknown.

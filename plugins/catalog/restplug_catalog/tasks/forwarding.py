@@ -16,14 +16,8 @@ from weakref import WeakKeyDictionary
 
 import aiohttp
 
-from restplug.errors import Conflict
-from restplug.faults import crash_point
-from restplug.http import (
-    JSON,
-    dumps,
-    etag_of,
-)
-from restplug.stores.protocol import FindQuery
+from restplug import Conflict, FindQuery, crash_point
+from restplug.web import JSON, dumps, etag_of
 from restplug_catalog.demo import generate_tasks
 from restplug_catalog.tasks.documents import (
     RETRYABLE_CLIENT_ERRORS,
@@ -35,9 +29,7 @@ from restplug_catalog.tasks.documents import (
 )
 
 if TYPE_CHECKING:
-    from restplug.app import Restplug
-    from restplug.config import Settings
-    from restplug.stores.protocol import DocumentStore
+    from restplug import Context, DocumentStore, Settings
 
 # -- forwarding -----------------------------------------------------------------------------
 
@@ -208,12 +200,12 @@ def _seconds_until(forwarding: dict[str, Any]) -> float:
     return max(0.0, (datetime.fromisoformat(due) - utc_now()).total_seconds())
 
 
-# One forwarder per started Restplug with an orchestrator (tests run several in one process).
-FORWARDERS: WeakKeyDictionary[Restplug, Forwarder] = WeakKeyDictionary()
+# One forwarder per started restplug with an orchestrator (tests run several in one process).
+FORWARDERS: WeakKeyDictionary[Context, Forwarder] = WeakKeyDictionary()
 
 
 async def register_task(
-    restplug: Restplug, task_type: str, payload: dict[str, Any], id: str | None = None
+    restplug: Context, task_type: str, payload: dict[str, Any], id: str | None = None
 ) -> tuple[dict[str, Any], str]:
     """Store a new task, then hand it to the forwarder: stored first, so a crash before the
     forward leaves a pending forward to resume.  Raises Conflict when ``id`` is taken."""
@@ -228,7 +220,7 @@ async def register_task(
 
 
 async def load_demo_tasks(
-    restplug: Restplug, count: int, seed: int, *, max_app_id: int = 100
+    restplug: Context, count: int, seed: int, *, max_app_id: int = 100
 ) -> int:
     """Register the demo tasks of :func:`restplug_catalog.demo.generate_tasks`; returns how
     many were new.  Ids derive from the seed, so a re-run adds nothing and leaves the tasks

@@ -8,18 +8,21 @@ from typing import TYPE_CHECKING, Any, Literal
 from aiohttp import web
 from marshmallow import Schema, ValidationError
 
-from restplug.errors import PreconditionFailed, Problem
-from restplug.http import (
+from restplug import Handler, PreconditionFailed, Problem, Route
+from restplug.web import (
     JSON,
     MERGE_PATCH,
+    entry,
+    header,
+    json_content,
     json_response,
+    list_entry,
+    merge_patch,
+    problem_response,
     read_json,
     require_bounded,
+    send_entry,
 )
-from restplug.openapi import header, json_content, problem_response
-from restplug.query import ListParser
-from restplug.routes import Handler, Route
-from restplug.views import entry, list_entry, merge_patch, send_entry
 from restplug_catalog.tasks.documents import (
     NO_STORE,
     SCOPE,
@@ -35,7 +38,7 @@ from restplug_catalog.tasks.documents import (
 from restplug_catalog.tasks.forwarding import register_task
 
 if TYPE_CHECKING:
-    from restplug.app import Restplug
+    from restplug import Context
 
 # -- HTTP -----------------------------------------------------------------------------------
 
@@ -81,9 +84,9 @@ def _refusal(current: str, wanted: str) -> str:
 class TaskViews:
     """The handlers of ``/api/v1/tasks``."""
 
-    def __init__(self, restplug: Restplug) -> None:
+    def __init__(self, restplug: Context) -> None:
         self.restplug = restplug
-        self.parser = ListParser(restplug, TASKS, [], [])
+        self.parser = restplug.list_parser(TASKS)
 
     def routes(self) -> list[Route]:
         item = f"{TASKS.path}/{{id}}"

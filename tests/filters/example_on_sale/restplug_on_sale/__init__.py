@@ -2,8 +2,7 @@
 
 from marshmallow import fields
 
-from restplug import hookimpl
-from restplug.methods import FilterMethod, Fragment
+from restplug import FilterMethod, Fragment, hookimpl
 
 
 async def on_sale(restplug, resource, value: bool) -> Fragment:
