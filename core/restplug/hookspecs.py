@@ -59,7 +59,7 @@ class Combine(enum.Enum):
     VOTES = (
         "Every plugin votes: True allows, None abstains, anything else (False, a Denial) "
         "denies.  The first denial in call order wins; otherwise a True allows; with only "
-        "abstentions the core's default decides."
+        "abstentions, or no plugin voting, the core refuses."
     )
     FIRST_ANSWER = (
         "The plugins are asked in call order, each answer awaited before the next plugin is "
