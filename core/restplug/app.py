@@ -35,14 +35,7 @@ from restplug.http import (
 from restplug.openapi import openapi_routes
 from restplug.outbox import INTERNAL, Outbox, OutboxStore
 from restplug.permissions import Denial, Requirement
-from restplug.plugins import (
-    PluginManager,
-    await_me_maybe,
-    call_each,
-    first_result,
-    gather_lists,
-    new_plugin_manager,
-)
+from restplug.plugins import PluginManager, call, new_plugin_manager
 from restplug.progress import progress
 from restplug.query import RESERVED, ListParser
 from restplug.resources import Resource
@@ -121,7 +114,7 @@ class Restplug:
         raw = read_environment(environ)
         core = parse_settings(CORE_SETTINGS, raw, complete=False)
         pm = new_plugin_manager(core.disable_plugins, extra=plugins)
-        declared: list[Setting] = [*CORE_SETTINGS, *await gather_lists(pm.hook.register_settings())]
+        declared: list[Setting] = [*CORE_SETTINGS, *await call(pm, "register_settings")]
         self = cls(parse_settings(declared, raw), pm)
         self._choose_backends(await self._tagged_backends())
         faults.arm(self.settings.crash_at)
@@ -136,7 +129,7 @@ class Restplug:
             retry_interval=self.settings.outbox_retry_ms / 1000,
         )
         self._store = OutboxStore(self.backends["store"], self.outbox)
-        for resource in await gather_lists(pm.hook.register_resources(restplug=self)):
+        for resource in await call(pm, "register_resources", restplug=self):
             if resource.name in self.resources:
                 raise ConfigError(f"two plugins declare the resource {resource.name!r}")
             if resource.name in INTERNAL:
@@ -146,19 +139,17 @@ class Restplug:
             self.parsers[resource.name] = await self._list_parser(resource)
         for resource in self.resources.values():
             self.routes += resource_routes(self, resource)
-        self.routes += await gather_lists(pm.hook.register_routes(restplug=self))
-        self.middlewares = await gather_lists(pm.hook.register_middlewares(restplug=self))
+        self.routes += await call(pm, "register_routes", restplug=self)
+        self.middlewares = await call(pm, "register_middlewares", restplug=self)
         for route in self.routes:
-            described = pm.hook.describe_route(restplug=self, route=route)
-            docs = [await await_me_maybe(answer) for answer in described]
+            docs = await call(pm, "describe_route", restplug=self, route=route)
             self.route_docs[(route.method, route.path)] = [doc for doc in docs if doc]
         return self
 
     async def _tagged_backends(self) -> list[Backend]:
         return [
             Backend(backend.kind, backend.schemes, backend.factory, plugin)
-            for plugin, answer in await call_each(self.pm.hook.register_backends)
-            for backend in answer or []
+            for plugin, backend in await call(self.pm, "register_backends")
         ]
 
     def _choose_backends(self, backends: list[Backend]) -> None:
@@ -177,10 +168,8 @@ class Restplug:
             self.backends[kind] = choose(kind, url, backends).factory(url, self.settings)
 
     async def _list_parser(self, resource: Resource) -> ListParser:
-        filters = await gather_lists(
-            self.pm.hook.register_filters(restplug=self, resource=resource)
-        )
-        sorts = await gather_lists(self.pm.hook.register_sorts(restplug=self, resource=resource))
+        filters = await call(self.pm, "register_filters", restplug=self, resource=resource)
+        sorts = await call(self.pm, "register_sorts", restplug=self, resource=resource)
         taken = {*resource.filters, *RESERVED}
         for method in filters:
             if method.name in taken:
@@ -207,11 +196,11 @@ class Restplug:
             await self.indexer.prepare()
             self.outbox.indexer = self.indexer
         await self.outbox.start()
-        await call_each(self.pm.hook.startup, restplug=self)
+        await call(self.pm, "startup", restplug=self)
 
     async def stop(self) -> None:
         await self.outbox.stop()
-        await call_each(self.pm.hook.shutdown, tolerant=True, restplug=self)
+        await call(self.pm, "shutdown", restplug=self)
         for backend in self.backends.values():
             await backend.close()
 
@@ -220,9 +209,7 @@ class Restplug:
     async def identity(self, request: web.Request) -> Identity | None:
         """The caller's identity, asked of the ``authenticate`` hook once per request."""
         if IDENTITY not in request:
-            request[IDENTITY] = await first_result(
-                self.pm.hook.authenticate, restplug=self, request=request
-            )
+            request[IDENTITY] = await call(self.pm, "authenticate", restplug=self, request=request)
         return request[IDENTITY]  # type: ignore[return-value]
 
     async def authorize(
@@ -234,24 +221,22 @@ class Restplug:
     ) -> Identity | None:
         """Collect the permission votes; raise the first denial, or 403 with no allowing vote."""
         identity = await self.identity(request)
-        votes = [
-            await await_me_maybe(vote)
-            for vote in self.pm.hook.permission(
-                restplug=self,
-                request=request,
-                identity=identity,
-                action=action,
-                resource=resource,
-                requirement=requirement,
-            )
-        ]
-        for vote in votes:
-            if isinstance(vote, Denial):
-                raise Problem(vote.status, vote.detail, headers=vote.headers)
-            if vote is False:
-                raise Problem(403, "a permission plugin denied this request")
-        if True not in votes:
+        verdict = await call(
+            self.pm,
+            "permission",
+            restplug=self,
+            request=request,
+            identity=identity,
+            action=action,
+            resource=resource,
+            requirement=requirement,
+        )
+        if isinstance(verdict, Denial):
+            raise Problem(verdict.status, verdict.detail, headers=verdict.headers)
+        if verdict is None:
             raise Problem(403, f"no permission plugin allows this {action}")
+        if verdict is not True:
+            raise Problem(403, "a permission plugin denied this request")
         return identity
 
     async def upsert_all(
@@ -294,9 +279,9 @@ class Restplug:
 
     async def _notify(self, resource: Resource, id: Any, document: dict | None) -> None:
         """The ``document_changed`` hook of every plugin, for a write's side effects."""
-        await call_each(
-            self.pm.hook.document_changed,
-            tolerant=True,
+        await call(
+            self.pm,
+            "document_changed",
             restplug=self,
             resource=resource,
             id=id,

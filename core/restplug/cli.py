@@ -24,7 +24,7 @@ from restplug.config import CORE_SETTINGS, parse_settings, read_environment
 from restplug.context import Context
 from restplug.errors import BackendUnavailable, ConfigError
 from restplug.openapi import openapi_document
-from restplug.plugins import new_plugin_manager
+from restplug.plugins import call_sync, new_plugin_manager
 from restplug.progress import progress
 from restplug.redact import redact
 
@@ -106,7 +106,7 @@ class PluginCommands(click.Group):
             pm = new_plugin_manager(core.disable_plugins)
         except ConfigError as error:
             fail(error)
-        pm.hook.register_commands(cli=self)
+        call_sync(pm, "register_commands", cli=self)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._load_plugins()

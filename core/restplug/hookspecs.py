@@ -2,26 +2,29 @@
 
 Every hook may be implemented as a plain function or as an ``async def``; the core awaits
 whatever comes back.  Each docstring says when the core calls the hook, what an implementation
-returns, and how the answers of several plugins are combined.  ``docs/hooks.md`` documents the
-same hooks and a test keeps the two in step.
+returns, and how the answers of several plugins are combined; the spec's :class:`Combine` rule
+says the same to the code: :func:`restplug.plugins.call` combines the answers by it.
+``docs/hooks.md`` is generated from this module and a test keeps the two in step.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import enum
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pluggy import HookspecMarker
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable
 
     import click
     from aiohttp import web
 
-    from restplug.app import Restplug
     from restplug.auth import Identity
     from restplug.backends import Backend
     from restplug.config import Setting
+    from restplug.context import Context
     from restplug.methods import FilterMethod, SortMethod
     from restplug.permissions import Requirement, Vote
     from restplug.resources import Resource
@@ -32,51 +35,111 @@ if TYPE_CHECKING:
         Awaitable[web.StreamResponse],
     ]
 
-hookspec = HookspecMarker("restplug")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-@hookspec
+class Combine(enum.Enum):
+    """How the answers of a hook's implementations become the one answer the core uses.
+
+    "Call order" is pluggy's: the plugin registered last first, ``tryfirst``/``trylast``
+    implementations moved to either end.  A rule :attr:`one_plugin_at_a_time` calls the hook
+    once per implementing plugin (through pluggy still, wrappers included): to stop early, to
+    go on past a failing plugin, or to tell the answers apart by plugin.
+    """
+
+    CONCATENATE = (
+        "Every plugin answers a list, or None for nothing; the lists are concatenated in call "
+        "order."
+    )
+    CONCATENATE_BY_PLUGIN = (
+        "Each plugin answers a list, or None for nothing; the lists are concatenated in call "
+        "order and the core labels each item with the name of the plugin that answered it."
+    )
+    ANSWERS = "Every plugin answers, or None for nothing; the core uses the answers in call order."
+    VOTES = (
+        "Every plugin votes: True allows, None abstains, anything else (False, a Denial) "
+        "denies.  The first denial in call order wins; otherwise a True allows; with only "
+        "abstentions, or no plugin voting, the core refuses."
+    )
+    FIRST_ANSWER = (
+        "The plugins are asked in call order, each answer awaited before the next plugin is "
+        "asked: the first answer that is not None wins and the plugins after it are not "
+        "called (an async implementation answering None passes the turn, as a plain one "
+        "does).  None when no plugin answers."
+    )
+    EACH = (
+        "Every plugin is called, in call order; the return value is ignored; an exception "
+        "stops the call and reaches the caller."
+    )
+    EACH_TOLERANT = (
+        "Every plugin is called, in call order; the return value is ignored; an exception is "
+        "logged with the plugin's name and the other plugins still run."
+    )
+
+    @property
+    def one_plugin_at_a_time(self) -> bool:
+        """Whether the core calls the hook once per plugin, rather than once for all."""
+        return self in (Combine.CONCATENATE_BY_PLUGIN, Combine.FIRST_ANSWER, Combine.EACH_TOLERANT)
+
+
+_spec = HookspecMarker("restplug")
+
+
+def hookspec(combine: Combine) -> Callable[[F], F]:
+    """Declare a hook, with the rule its answers are combined by (read by the calling code
+    and by :mod:`restplug.hookdocs`).  No spec is a pluggy ``firstresult`` one: with async
+    implementations pluggy would stop at the first coroutine; :attr:`Combine.FIRST_ANSWER`
+    awaits each answer instead."""
+
+    def mark(function: F) -> F:
+        function.restplug_combine = combine  # type: ignore[attr-defined]
+        return _spec(function)
+
+    return mark
+
+
+@hookspec(Combine.CONCATENATE)
 def register_settings() -> list[Setting]:
     """Declare the environment variables a plugin reads.
 
     Called once when the configuration is loaded, before anything starts.  Return a list of
-    :class:`restplug.config.Setting`; the lists of all plugins are concatenated.  Each value is
+    :class:`restplug.Setting`; the lists of all plugins are concatenated.  Each value is
     read from the environment (or ``.env``), parsed and validated with the core's own settings,
     so a bad value stops start-up with one clear line naming the variable.
     """
 
 
-@hookspec
+@hookspec(Combine.CONCATENATE_BY_PLUGIN)
 def register_backends() -> list[Backend]:
     """Declare the document stores, cache backends and search indexes a plugin provides.
 
     Called once at start-up.  Return a list of :class:`restplug.Backend`, each naming its kind
     (``store``, ``cache`` or ``search``), the URL schemes it answers and a factory, called as
     ``factory(url, settings)`` with the configured URL and the parsed settings.  The lists of
-    all plugins are concatenated; the scheme of ``RESTPLUG_STORE_URL`` (``_CACHE_URL``,
-    ``_SEARCH_URL``) then selects the one backend of that kind answering it.  No answer, or
-    two enabled plugins answering the same scheme, stops start-up with a line naming the
-    installed choices.
+    all plugins are concatenated, each backend labelled with its plugin's name (start-up errors
+    quote it); the scheme of ``RESTPLUG_STORE_URL`` (``_CACHE_URL``, ``_SEARCH_URL``) then
+    selects the one backend of that kind answering it.  No answer, or two enabled plugins
+    answering the same scheme, stops start-up with a line naming the installed choices.
     """
 
 
-@hookspec
-def register_resources(restplug: Restplug) -> list[Resource]:
+@hookspec(Combine.CONCATENATE)
+def register_resources(restplug: Context) -> list[Resource]:
     """Declare the REST resources a plugin serves.
 
     Called once at start-up, before routes are built.  Return a list of
-    :class:`restplug.resources.Resource`; the lists of all plugins are concatenated.  The core
+    :class:`restplug.Resource`; the lists of all plugins are concatenated.  The core
     gives every resource its list, detail, create, replace, merge-patch and delete routes,
     its OpenAPI description and its cache handling.  Two resources with one name stop start-up.
     """
 
 
-@hookspec
-def register_filters(restplug: Restplug, resource: Resource) -> list[FilterMethod]:
+@hookspec(Combine.CONCATENATE)
+def register_filters(restplug: Context, resource: Resource) -> list[FilterMethod]:
     """Add method filters to a resource's list route.
 
     Called once per resource at start-up, after the backends are chosen (``restplug.search`` is
-    the search index, or None).  Return a list of :class:`restplug.methods.FilterMethod` (a
+    the search index, or None).  Return a list of :class:`restplug.FilterMethod` (a
     query parameter, its marshmallow field and an async function turning the parsed value into
     a MongoDB-syntax filter fragment, optionally with a relevance ranking), or ``None`` to add
     nothing to this resource.  The lists of all plugins are concatenated; a parameter
@@ -84,30 +147,30 @@ def register_filters(restplug: Restplug, resource: Resource) -> list[FilterMetho
     """
 
 
-@hookspec
-def register_sorts(restplug: Restplug, resource: Resource) -> list[SortMethod]:
+@hookspec(Combine.CONCATENATE)
+def register_sorts(restplug: Context, resource: Resource) -> list[SortMethod]:
     """Add sort methods to a resource's ``order_by`` parameter.
 
     Called once per resource at start-up.  Return a list of
-    :class:`restplug.methods.SortMethod` (a name usable in ``order_by`` and the document path
+    :class:`restplug.SortMethod` (a name usable in ``order_by`` and the document path
     it sorts by), or ``None``.  The lists of all plugins are concatenated; a name used twice, or
     clashing with a declared sort field, stops start-up.
     """
 
 
-@hookspec
-def register_routes(restplug: Restplug) -> list[Route]:
+@hookspec(Combine.CONCATENATE)
+def register_routes(restplug: Context) -> list[Route]:
     """Add HTTP routes beyond the resources' own.
 
     Called once at start-up, after the resources are known.  Return a list of
-    :class:`restplug.routes.Route` (method, path, async handler, the permission requirement
+    :class:`restplug.Route` (method, path, async handler, the permission requirement
     and OpenAPI description); the lists of all plugins are concatenated.  Routes are checked by
     the same permission hooks as resource routes.
     """
 
 
-@hookspec
-def describe_route(restplug: Restplug, route: Route) -> dict[str, Any] | None:
+@hookspec(Combine.ANSWERS)
+def describe_route(restplug: Context, route: Route) -> dict[str, Any] | None:
     """Declare in the OpenAPI document what a plugin adds to a route's answers (the statuses
     and headers of its middleware), so that the document says everything the route does.
 
@@ -119,8 +182,8 @@ def describe_route(restplug: Restplug, route: Route) -> dict[str, Any] | None:
     """
 
 
-@hookspec
-def register_middlewares(restplug: Restplug) -> list[Middleware]:
+@hookspec(Combine.CONCATENATE)
+def register_middlewares(restplug: Context) -> list[Middleware]:
     """Run code around every request: aiohttp middlewares (rate limits, request logging).
 
     Called once at start-up, after the routes are collected.  Return a list of aiohttp
@@ -131,11 +194,11 @@ def register_middlewares(restplug: Restplug) -> list[Middleware]:
     says ``tryfirst``/``trylast``); the first middleware of the combined list is the
     outermost.  The core's error handling stays
     outside them all, so anything a middleware raises, a
-    :class:`restplug.errors.Problem` above all, reaches the client as problem+json.
+    :class:`restplug.Problem` above all, reaches the client as problem+json.
     """
 
 
-@hookspec
+@hookspec(Combine.EACH)
 def register_commands(cli: click.Group) -> None:
     """Add sub-commands to the ``restplug`` command line.
 
@@ -145,18 +208,18 @@ def register_commands(cli: click.Group) -> None:
     """
 
 
-@hookspec
-def startup(restplug: Restplug) -> None:
+@hookspec(Combine.EACH)
+def startup(restplug: Context) -> None:
     """Run code when the server (or a command using the backends) starts.
 
     Called once after the backends are open and the resources are set up, before the first
-    request.  Every enabled plugin is called, in plugin order; the return value is ignored; an
+    request.  Every enabled plugin is called, in call order; the return value is ignored; an
     exception stops start-up.
     """
 
 
-@hookspec
-def shutdown(restplug: Restplug) -> None:
+@hookspec(Combine.EACH_TOLERANT)
+def shutdown(restplug: Context) -> None:
     """Release what :func:`startup` acquired.
 
     Called once when the server stops, before the backends are closed.  Every enabled plugin is
@@ -164,22 +227,23 @@ def shutdown(restplug: Restplug) -> None:
     """
 
 
-@hookspec(firstresult=True)
-def authenticate(restplug: Restplug, request: web.Request) -> Identity | None:
+@hookspec(Combine.FIRST_ANSWER)
+def authenticate(restplug: Context, request: web.Request) -> Identity | None:
     """Tell who sent a request.
 
     Called at most once per request, the first time a route or a permission check needs the
-    identity.  Return a :class:`restplug.auth.Identity` for valid credentials, ``None`` when the
+    identity.  Return a :class:`restplug.Identity` for valid credentials, ``None`` when the
     plugin has nothing to say (no credentials it understands), or raise
-    :class:`restplug.errors.Problem` (for instance a 401 for a bad token, 503 when the
-    authorization server is unreachable).  The first non-``None`` answer wins; with none, the
-    request is anonymous.
+    :class:`restplug.Problem` (for instance a 401 for a bad token, 503 when the
+    authorization server is unreachable).  The first non-``None`` answer wins and the plugins
+    after it are not asked; an ``async`` implementation answering ``None`` lets the next plugin
+    answer.  With no answer, the request is anonymous.
     """
 
 
-@hookspec
+@hookspec(Combine.VOTES)
 def permission(
-    restplug: Restplug,
+    restplug: Context,
     request: web.Request,
     identity: Identity | None,
     action: str,
@@ -191,15 +255,17 @@ def permission(
     Called once per request to every route, after :func:`authenticate`.  ``action`` is
     ``read`` or ``write``; ``requirement`` is what the route declares it needs (scopes).
     Return ``True`` to allow, ``None`` to abstain, ``False`` or a
-    :class:`restplug.permissions.Denial` (which carries the status, reason and headers the
+    :class:`restplug.Denial` (which carries the status, reason and headers the
     client gets) to deny.  Every plugin votes: any denial wins; otherwise any ``True`` allows;
-    with only abstentions the default policy applies: reads are open, writes are closed.
+    with only abstentions the request is refused (403).  The builtin ``default_permissions``
+    plugin votes ``True`` for reads that declare no requirement: reads are open and writes
+    closed until a plugin allows them.
     """
 
 
-@hookspec
+@hookspec(Combine.EACH_TOLERANT)
 def document_changed(
-    restplug: Restplug,
+    restplug: Context,
     resource: Resource,
     id: Any,
     document: dict[str, Any] | None,

@@ -1,10 +1,11 @@
-"""Loading plugins: every plugin, builtin or not, is an entry point in the group ``restplug``."""
+"""Loading plugins (every plugin, builtin or not, is an entry point in the group ``restplug``)
+and calling their hooks: :func:`call`, by the combination rule each hookspec carries."""
 
 from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from types import ModuleType
@@ -14,6 +15,7 @@ import pluggy
 
 from restplug import hookspecs
 from restplug.errors import ConfigError
+from restplug.hookspecs import Combine
 
 GROUP = "restplug"
 log = logging.getLogger("restplug.plugins")
@@ -111,42 +113,123 @@ async def await_me_maybe(value: T | Awaitable[T]) -> T:
     return value
 
 
-async def call_each(
-    caller: pluggy.HookCaller, *, tolerant: bool = False, **kwargs: Any
-) -> list[tuple[str, Any]]:
-    """Call every implementation of a hook on its own, awaiting it: ``(plugin name, result)``
-    pairs, for callers that must know who answered.  ``tolerant``: a failing plugin is logged
-    and skipped instead of stopping the others."""
-    results = []
-    for impl in reversed(caller.get_hookimpls()):
-        try:
-            value = impl.function(*(kwargs[name] for name in impl.argnames))
-            results.append((impl.plugin_name, await await_me_maybe(value)))
-        except Exception:
-            if not tolerant:
-                raise
-            log.exception("the %s hook of plugin %s failed", caller.name, impl.plugin_name)
-    return results
+def rule_of(caller: pluggy.HookCaller) -> Combine:
+    """The combination rule the hook's spec carries (see :func:`restplug.hookspecs.hookspec`)."""
+    rule = getattr(caller.spec.function, "restplug_combine", None) if caller.spec else None
+    if not isinstance(rule, Combine):
+        raise TypeError(f"the hook {caller.name} declares no combination rule")
+    return rule
 
 
-async def first_result(caller: pluggy.HookCaller, **kwargs: Any) -> Any:
-    """The first non-None answer of a firstresult hook, awaiting each plugin's answer before
-    asking the next (pluggy alone would stop at the first coroutine, which is never None)."""
-    for impl in reversed(caller.get_hookimpls()):
-        value = await await_me_maybe(impl.function(*(kwargs[name] for name in impl.argnames)))
-        if value is not None:
-            return value
+async def call(pm: pluggy.PluginManager, name: str, **kwargs: Any) -> Any:
+    """Call the hook ``name`` through pluggy (``pm.hook.<name>``: wrappers and tracing
+    included), await each answer that needs it, and combine the answers by the hook's rule.
+
+    The result by rule: CONCATENATE, a list; CONCATENATE_BY_PLUGIN, ``(plugin name, item)``
+    pairs; ANSWERS, the answers that are not None; VOTES, the first denial, else True if any
+    plugin allowed, else None; FIRST_ANSWER, the answer or None; EACH and EACH_TOLERANT, None.
+    """
+    caller: pluggy.HookCaller = getattr(pm.hook, name)
+    rule = rule_of(caller)
+    if not rule.one_plugin_at_a_time:
+        return _combine(rule, await _awaited(caller(**kwargs)))
+    if rule is Combine.FIRST_ANSWER:
+        for _, turn in _turns(pm, caller):
+            answer = await _first_answer(turn(**kwargs))
+            if answer is not None:
+                return answer
+        return None
+    if rule is Combine.EACH_TOLERANT:
+        for plugin, turn in _turns(pm, caller):
+            try:
+                await _awaited(turn(**kwargs))
+            except Exception:
+                log.exception("the %s hook of plugin %s failed", name, plugin)
+        return None
+    assert rule is Combine.CONCATENATE_BY_PLUGIN
+    return [
+        (plugin, item)
+        for plugin, turn in _turns(pm, caller)
+        for answer in await _awaited(turn(**kwargs))
+        for item in answer or ()
+    ]
+
+
+def call_sync(pm: pluggy.PluginManager, name: str, **kwargs: Any) -> Any:
+    """:func:`call` for a hook that runs outside the event loop (``register_commands``): an
+    async implementation of it is a plugin error."""
+    caller: pluggy.HookCaller = getattr(pm.hook, name)
+    rule = rule_of(caller)
+    if rule.one_plugin_at_a_time:
+        raise TypeError(f"the hook {name} cannot be called outside the event loop")
+    answers = caller(**kwargs)
+    if any(inspect.isawaitable(answer) for answer in answers):
+        _close(iter(answers))
+        raise TypeError(f"an implementation of the hook {name} is async, where it must not be")
+    return _combine(rule, answers)
+
+
+def _combine(rule: Combine, answers: list[Any]) -> Any:
+    """The rules that take the answers of one call of the hook, awaited."""
+    answers = [answer for answer in answers if answer is not None]
+    if rule is Combine.CONCATENATE:
+        return [item for answer in answers for item in answer]
+    if rule is Combine.ANSWERS:
+        return answers
+    if rule is Combine.VOTES:
+        denials = [vote for vote in answers if vote is not True]
+        return denials[0] if denials else (True if answers else None)
+    assert rule is Combine.EACH
     return None
 
 
-async def gather_lists(results: Iterable[Any]) -> list[Any]:
-    """Concatenate the list answers of a hook, awaiting async implementations, skipping None."""
-    combined: list[Any] = []
-    for result in results:
-        value = await await_me_maybe(result)
-        if value:
-            combined.extend(value)
-    return combined
+def _turns(
+    pm: pluggy.PluginManager, caller: pluggy.HookCaller
+) -> Iterator[tuple[str, pluggy.HookCaller]]:
+    """For each plugin implementing the hook, in call order: its name and a caller of the hook
+    with every other plugin's (non-wrapper) implementation left out, so that each plugin is
+    asked on its own, inside every wrapper, through pluggy.  The implementations are read
+    for their plugins and names only."""
+    impls = [
+        impl for impl in reversed(caller.get_hookimpls()) if not (impl.wrapper or impl.hookwrapper)
+    ]
+    for impl in impls:
+        others = [other.plugin for other in impls if other is not impl]
+        yield impl.plugin_name, pm.subset_hook_caller(caller.name, others)
+
+
+async def _awaited(answers: list[Any]) -> list[Any]:
+    """Every answer awaited, in call order.  When one fails, the coroutines after it are
+    closed without running: the call failed, and Python would warn of them otherwise."""
+    pending = iter(answers)
+    values = []
+    try:
+        for answer in pending:
+            values.append(await await_me_maybe(answer))
+    except BaseException:
+        _close(pending)
+        raise
+    return values
+
+
+async def _first_answer(answers: list[Any]) -> Any:
+    """The first answer of one plugin's turn that is not None, awaited (a wrapper may have
+    added answers to the turn); the coroutines after it are closed without running."""
+    pending = iter(answers)
+    try:
+        for answer in pending:
+            value = await await_me_maybe(answer)
+            if value is not None:
+                return value
+    finally:
+        _close(pending)
+    return None
+
+
+def _close(answers: Iterator[Any]) -> None:
+    for answer in answers:
+        if inspect.iscoroutine(answer):
+            answer.close()
 
 
 def new_plugin_manager(disabled: Iterable[str] = (), extra: Iterable[object] = ()) -> PluginManager:
