@@ -16,6 +16,9 @@ class RedisCache:
     :func:`restplug.redis.connect`.  Keys are strings, values bytes; TTLs are kept to the
     millisecond."""
 
+    #: One Redis serves every worker of ``restplug serve --workers N``.
+    shared = True
+
     def __init__(self, url: str) -> None:
         self._redis = connect(url, "RESTPLUG_CACHE_URL")
 
