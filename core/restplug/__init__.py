@@ -43,7 +43,14 @@ from restplug.permissions import Denial, Requirement, Scope, Vote  # noqa: E402
 from restplug.resources import Resource  # noqa: E402
 from restplug.routes import Handler, Route  # noqa: E402
 from restplug.search.protocol import SearchIndex  # noqa: E402
-from restplug.stores.protocol import DocumentStore, FindQuery, Stored, Write  # noqa: E402
+from restplug.stores.protocol import (  # noqa: E402
+    DocumentStore,
+    FindQuery,
+    OutboxEntry,
+    Stored,
+    Write,
+)
+from restplug.stores.sqlite import SQLiteStore  # noqa: E402
 
 __all__ = [
     "Backend",
@@ -61,12 +68,14 @@ __all__ = [
     "Handler",
     "Identity",
     "NotFound",
+    "OutboxEntry",
     "PreconditionFailed",
     "Problem",
     "QueryTimeout",
     "Requirement",
     "Resource",
     "Route",
+    "SQLiteStore",
     "Scope",
     "SearchIndex",
     "Setting",

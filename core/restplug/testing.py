@@ -17,6 +17,7 @@ loaded by pytest's ``pytest11`` entry point: nothing to configure.  It works in 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -47,10 +48,12 @@ class AllowWrites:
 
 
 def isolated_environ(tmp_path: Path, env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """An environment on temporary files, with nothing inherited from the real one."""
+    """An environment on temporary files, with nothing inherited from the real one and nothing
+    written outside ``tmp_path`` (the cursor key is one per folder, as ``var/`` holds one)."""
     return {
         "RESTPLUG_STORE_URL": f"sqlite:///{tmp_path}/store.db",
         "RESTPLUG_SEARCH_URL": f"sqlite:///{tmp_path}/search.db",
+        "RESTPLUG_CURSOR_SECRET": hashlib.sha256(str(tmp_path).encode()).hexdigest(),
         **(env or {}),
     }
 

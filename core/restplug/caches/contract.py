@@ -35,8 +35,8 @@ This module imports pytest: import it from tests only.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import contextlib
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, ClassVar
 
@@ -244,13 +244,13 @@ class CacheBackendContract:
             assert await second.get(key("a")) == b"from first"
             await second.delete(key("a"))
             assert await first.get(key("a")) is None
-            racing = [cache.add(key("gen"), bytes([n]), LONG_TTL) for n, cache in enumerate(
-                [first, second] * 10
-            )]
+            racing = [
+                cache.add(key("gen"), bytes([n]), LONG_TTL)
+                for n, cache in enumerate([first, second] * 10)
+            ]
             won = await asyncio.gather(*racing)
             assert won.count(True) == 1
             assert await first.get(key("gen")) == await second.get(key("gen"))
         finally:
             await first.close()
             await second.close()
-

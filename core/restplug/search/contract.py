@@ -250,9 +250,7 @@ class SearchIndexContract:
     # -- concurrency, deadlines, outages --------------------------------------------------
 
     async def test_concurrent_writes_all_land(self, index: Any) -> None:
-        await asyncio.gather(
-            *(index.upsert(COLLECTION, n, thing(f"Racer {n}")) for n in range(50))
-        )
+        await asyncio.gather(*(index.upsert(COLLECTION, n, thing(f"Racer {n}")) for n in range(50)))
         assert sorted(await ids(index, "racer")) == list(range(50))
         await asyncio.gather(*(index.delete(COLLECTION, n) for n in range(0, 50, 2)))
         assert sorted(await ids(index, "racer")) == list(range(1, 50, 2))

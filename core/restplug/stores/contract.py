@@ -614,4 +614,3 @@ class StoreContract:
         }
         for name, call in calls.items():
             await fails_within(call, BackendUnavailable, self.unavailable_within, name)
-
