@@ -57,7 +57,14 @@ from restplug.permissions import (  # noqa: E402
 from restplug.resources import ALL_OPERATORS, EQUALITY_OPERATORS, Resource  # noqa: E402
 from restplug.routes import Handler, Route  # noqa: E402
 from restplug.search.protocol import SearchIndex  # noqa: E402
-from restplug.stores.protocol import DocumentStore, FindQuery, Stored, Write  # noqa: E402
+from restplug.stores.protocol import (  # noqa: E402
+    DocumentStore,
+    FindQuery,
+    OutboxEntry,
+    Stored,
+    Write,
+)
+from restplug.stores.sqlite import SQLiteStore  # noqa: E402
 
 __all__ = [
     "ALL_OPERATORS",
@@ -81,12 +88,14 @@ __all__ = [
     "Identity",
     "MemoryCache",
     "NotFound",
+    "OutboxEntry",
     "PreconditionFailed",
     "Problem",
     "QueryTimeout",
     "Requirement",
     "Resource",
     "Route",
+    "SQLiteStore",
     "Scope",
     "SearchIndex",
     "Setting",

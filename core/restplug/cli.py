@@ -13,6 +13,7 @@ import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import NoReturn, TypeVar
 
 import click
@@ -27,6 +28,7 @@ from restplug.openapi import openapi_document
 from restplug.plugins import call_sync, new_plugin_manager
 from restplug.progress import progress
 from restplug.redact import redact
+from restplug.scaffold import KINDS, new_plugin
 
 T = TypeVar("T")
 
@@ -340,6 +342,27 @@ def reindex(resource: str | None) -> None:
             click.echo(f"{name}: {indexed} documents indexed")
 
     with_restplug(run)
+
+
+@main.command("new-plugin")
+@click.argument("name")
+@click.option("--kind", required=True, type=click.Choice(list(KINDS)), help="what it provides")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="where to write it (missing or empty)  [default: ./NAME]",
+)
+def new_plugin_command(name: str, kind: str, directory: Path | None) -> None:
+    """Write a working plugin distribution: packaging, the entry point, a README and tests
+    (the contract kit of its kind, or the restplug_client fixture)."""
+    target = directory or Path(name)
+    try:
+        written = new_plugin(name, kind, target)
+    except ValueError as error:
+        die(str(error), status=2)
+    click.echo(f"wrote {len(written)} files into {target}; try it:")
+    click.echo(f"  cd {target} && pip install -e '.[test]' && pytest")
 
 
 @main.command()

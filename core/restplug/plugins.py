@@ -233,9 +233,12 @@ def _close(answers: Iterator[Any]) -> None:
 
 
 def new_plugin_manager(disabled: Iterable[str] = (), extra: Iterable[object] = ()) -> PluginManager:
-    """A manager with every installed, enabled plugin, plus ``extra`` plugin objects (tests)."""
+    """A manager with every installed, enabled plugin, plus ``extra`` plugin objects (tests).
+    An extra plugin its entry point registered already stays registered once, under its
+    plugin name: a plugin's tests pass its module whether or not it is installed."""
     pm = PluginManager()
     pm.load(disabled)
     for plugin in extra:
-        pm.register(plugin)
+        if not pm.is_registered(plugin):
+            pm.register(plugin)
     return pm

@@ -231,7 +231,8 @@ class ListParser:
         keys: list[SortKey] = []
         missing_last: set[str] = set()
         seen: set[str] = set()
-        for item in order_by.split(","):
+        # No order_by and no default order: the id order alone.
+        for item in order_by.split(",") if order_by else ():
             name = item.strip().removeprefix("-")
             direction = -1 if item.strip().startswith("-") else 1
             if name in seen:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import pytest
@@ -33,8 +33,13 @@ async def opened(url: str) -> AsyncIterator[RedisCache]:
 
 class TestRedisCacheContract(CacheBackendContract):
     @pytest.fixture
-    def backend(self, redis_server: RedisExecutor) -> RedisCache:
-        return RedisCache(redis_url(redis_server))
+    def make_backend(self, redis_server: RedisExecutor) -> Callable[[], RedisCache]:
+        return lambda: RedisCache(redis_url(redis_server))
+
+    @pytest.fixture
+    async def unavailable_backend(self) -> AsyncIterator[RedisCache]:
+        async with opened(f"redis://127.0.0.1:{closed_port()}/0") as cache:
+            yield cache
 
 
 async def test_the_database_comes_from_the_url_path(redis_server: RedisExecutor) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import mongomock
 from mongomock import filtering
 
-from restplug.errors import Conflict, NotFound, PreconditionFailed
+from restplug.errors import BackendUnavailable, Conflict, NotFound, PreconditionFailed
 from restplug.stores.protocol import Filter, FindQuery, OutboxEntry, Stored, Write
 
 # Contract cases mongomock answers unlike MongoDB: it compares with Python's ==, where
@@ -32,16 +32,24 @@ class MongomockStore:
     see the same data (what "closing and opening again" means here)."""
 
     def __init__(self, client: mongomock.MongoClient | None = None) -> None:
-        self._db = (client or mongomock.MongoClient())["restplug"]
+        self._database = (client or mongomock.MongoClient())["restplug"]
+        self._open = False
+
+    @property
+    def _db(self) -> mongomock.Database:
+        """The database, while the store is open (a closed MongoDB client refuses calls)."""
+        if not self._open:
+            raise BackendUnavailable("the mongomock store is not open")
+        return self._database
 
     async def open(self) -> None:
-        pass
+        self._open = True
 
     async def close(self) -> None:
-        pass
+        self._open = False
 
     async def ping(self) -> None:
-        pass
+        self._db.command("ping")
 
     async def prepare(self, collection: str, index_paths: Sequence[str]) -> None:
         for path in index_paths:

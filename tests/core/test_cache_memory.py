@@ -14,8 +14,8 @@ TTL = 60.0
 
 class TestMemoryCacheContract(CacheBackendContract):
     @pytest.fixture
-    def backend(self) -> MemoryCache:
-        return MemoryCache()
+    def make_backend(self) -> type[MemoryCache]:
+        return MemoryCache
 
 
 async def filled(max_bytes: int, count: int, size: int = 10) -> MemoryCache:

@@ -165,6 +165,7 @@ async def _compare(
     sqlite_store = SQLiteStore(f"sqlite:///{database}", readers=1)
     reference = MongomockStore(mongomock.MongoClient())
     await sqlite_store.open()
+    await reference.open()
     try:
         for store in (sqlite_store, reference):
             await store.prepare(collection, ["s", "a", "n.x"])

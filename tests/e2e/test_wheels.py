@@ -66,6 +66,11 @@ def test_wheels_install_and_serve_outside_the_source_tree(tmp_path):
     expected = set().union(*map(entry_point_names, distributions(source)))
     assert {name: rows.get(name) for name in expected} == dict.fromkeys(expected, "enabled")
 
+    # The templates of `new-plugin` are package data: the wheel must carry them.
+    made = cli(deployment, "new-plugin", "probe", "--kind", "search", python=python)
+    assert made.returncode == 0, made.stderr
+    assert (deployment / "probe" / "restplug_probe" / "__init__.py").is_file()
+
     loaded = cli(deployment, "demo-data", "--count", "50", python=python)
     assert loaded.returncode == 0, loaded.stderr
     server = Server(deployment, python=python, RESTPLUG_CACHE_URL="none://").start()

@@ -5,19 +5,29 @@ The cache manager (:mod:`restplug.cache`) is only as correct as its backend: gen
 answer in order, TTLs must be honoured and bytes must come back unchanged.  This module holds
 those rules once, so the builtin ``memory://`` backend and every plugin are tested alike.
 
-Use it from a plugin's tests (pytest with pytest-asyncio in auto mode)::
+The contract also holds a backend to what the core relies on under load and in outages: a call
+cut short by the manager's deadline (``asyncio.timeout``) leaves the backend answering right (no
+reply handed to the wrong caller); a backend that cannot reach its server raises within seconds,
+never hangs; and a backend declares in ``shared`` whether the processes of ``restplug serve
+--workers N`` can share it (``True``: every instance built from one URL sees one cache, which
+the contract checks with two instances).
+
+Use it from a plugin's tests (``pip install restplug[testing]``; the cases are marked for
+pytest-asyncio, so they run in its strict and auto modes alike)::
 
     import pytest
-    from restplug.caches.contract import CacheBackendContract
+    from restplug.testing import CacheBackendContract
 
     class TestMyCache(CacheBackendContract):
         @pytest.fixture
-        def backend(self):
-            # a new, not yet opened backend; the contract opens and closes it
-            return MyCache("mycache://127.0.0.1/0")
+        def make_backend(self):
+            # each call: a new, not yet opened backend on the same storage
+            return lambda: MyCache("mycache://127.0.0.1/0")
 
 Each test writes under its own random key prefix, so a backend whose storage outlives one
-test (a server shared by the whole session) needs no flushing between tests.
+test (a server shared by the whole session) needs no flushing between tests.  A backend with a
+server overrides ``unavailable_backend`` too (by default, a backend opened and closed again),
+for instance with one pointed at a closed port.
 
 This module imports pytest: import it from tests only.
 """
@@ -25,12 +35,17 @@ This module imports pytest: import it from tests only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, ClassVar
 
 import pytest
+import pytest_asyncio
 
 from restplug.caches.protocol import CacheBackend
+from restplug.errors import BackendUnavailable
+from restplug.kits import DEADLINES, fails_within
 
 KeyOf = Callable[[str], str]
 
@@ -41,13 +56,35 @@ AFTER_EXPIRY = SHORT_TTL + 0.3
 
 
 class CacheBackendContract:
-    """Subclass it and provide the ``backend`` fixture: a new, not yet opened backend."""
+    """Subclass it as ``Test...`` and provide the ``make_backend`` fixture."""
+
+    pytestmark = pytest.mark.asyncio
+    #: Seconds an unreachable backend may take to fail: far above any connect timeout, far
+    #: below "hangs".
+    unavailable_within: ClassVar[float] = 10.0
 
     @pytest.fixture
-    def backend(self) -> CacheBackend:
-        raise NotImplementedError("a CacheBackendContract subclass provides the backend fixture")
+    def make_backend(self) -> Callable[[], CacheBackend]:
+        raise NotImplementedError(
+            "a CacheBackendContract subclass provides the make_backend fixture"
+        )
 
     @pytest.fixture
+    def backend(self, make_backend: Callable[[], CacheBackend]) -> CacheBackend:
+        """A new, not yet opened backend."""
+        return make_backend()
+
+    @pytest_asyncio.fixture
+    async def unavailable_backend(
+        self, make_backend: Callable[[], CacheBackend]
+    ) -> AsyncIterator[CacheBackend]:
+        """A backend that cannot reach its storage: by default one opened and closed again."""
+        backend = make_backend()
+        await backend.open()
+        await backend.close()
+        yield backend
+
+    @pytest_asyncio.fixture
     async def cache(self, backend: CacheBackend) -> AsyncIterator[CacheBackend]:
         await backend.open()
         try:
@@ -61,7 +98,7 @@ class CacheBackendContract:
         prefix = f"contract:{secrets.token_hex(8)}"
         return lambda name: f"{prefix}:{name}"
 
-    def test_implements_the_protocol(self, backend: CacheBackend) -> None:
+    async def test_implements_the_protocol(self, backend: CacheBackend) -> None:
         assert isinstance(backend, CacheBackend)
 
     async def test_ping_answers(self, cache: CacheBackend) -> None:
@@ -150,3 +187,70 @@ class CacheBackendContract:
         await cache.delete(key("a"))
         await cache.delete(key("a"))
         assert await cache.get_many([key("a"), key("b")]) == [None, b"y"]
+
+    # -- deadlines, outages, sharing ------------------------------------------------------
+
+    async def test_calls_cut_short_by_a_deadline_leave_the_backend_right(
+        self, cache: CacheBackend, key: KeyOf
+    ) -> None:
+        # The manager bounds every call with asyncio.timeout.  A client that loses track of a
+        # cancelled request can hand its reply to the next caller: another key's value.
+        values = {key(str(i)): f"value-{i}".encode() for i in range(20)}
+        for k, value in values.items():
+            await cache.set(k, value, LONG_TTL)
+        for deadline in DEADLINES:
+            calls = [
+                call
+                for k, value in values.items()
+                for call in (cache.get(k), cache.set(k, value, LONG_TTL), cache.get_many([k, k]))
+            ]
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(deadline):
+                    await asyncio.gather(*calls)
+        await cache.ping()
+        for k, value in values.items():
+            assert await cache.get(k) == value
+        assert await cache.get_many(list(values)) == list(values.values())
+
+    async def test_an_unreachable_backend_fails_at_once(
+        self, unavailable_backend: CacheBackend, key: KeyOf
+    ) -> None:
+        # The manager turns any error into a miss; what it cannot survive is a hang.
+        backend = unavailable_backend
+        await fails_within(backend.ping, BackendUnavailable, self.unavailable_within, "ping")
+        calls: dict[str, Callable[[], Awaitable[Any]]] = {
+            "get": lambda: backend.get(key("a")),
+            "get_many": lambda: backend.get_many([key("a"), key("b")]),
+            "set": lambda: backend.set(key("a"), b"x", LONG_TTL),
+            "add": lambda: backend.add(key("a"), b"x", LONG_TTL),
+            "delete": lambda: backend.delete(key("a")),
+        }
+        for name, call in calls.items():
+            await fails_within(call, Exception, self.unavailable_within, name)
+
+    async def test_shared_declares_whether_workers_see_one_cache(
+        self, make_backend: Callable[[], CacheBackend], key: KeyOf
+    ) -> None:
+        # restplug serve --workers N refuses a backend that is not shared: each process
+        # would keep serving what another one's writes made stale.
+        first, second = make_backend(), make_backend()
+        assert isinstance(first.shared, bool), "a cache backend declares shared = True or False"
+        if not first.shared:
+            return  # a private cache promises nothing across instances
+        await first.open()
+        await second.open()
+        try:
+            await first.set(key("a"), b"from first", LONG_TTL)
+            assert await second.get(key("a")) == b"from first"
+            await second.delete(key("a"))
+            assert await first.get(key("a")) is None
+            racing = [
+                cache.add(key("gen"), bytes([n]), LONG_TTL)
+                for n, cache in enumerate([first, second] * 10)
+            ]
+            won = await asyncio.gather(*racing)
+            assert won.count(True) == 1
+            assert await first.get(key("gen")) == await second.get(key("gen"))
+        finally:
+            await first.close()
+            await second.close()

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 from restplug import hookimpl
 from restplug.backends import Backend
 from restplug.config import Settings
+from restplug.errors import BackendUnavailable
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
@@ -26,6 +27,7 @@ class MemoryCache:
         self.max_bytes = max_bytes
         self.size = 0
         self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        self._open = True
 
     @classmethod
     def from_url(cls, url: str) -> MemoryCache:
@@ -34,15 +36,20 @@ class MemoryCache:
 
     async def open(self) -> None:
         """Nothing to connect to."""
+        self._open = True
 
     async def close(self) -> None:
+        """Drop every entry; calls fail until the next :meth:`open`, as a server's would."""
         self._entries.clear()
         self.size = 0
+        self._open = False
 
     async def ping(self) -> None:
-        """Always reachable."""
+        """Reachable while open."""
+        self._check_open()
 
     async def get(self, key: str) -> bytes | None:
+        self._check_open()
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -63,6 +70,7 @@ class MemoryCache:
         return True
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
+        self._check_open()
         self._drop(key)  # even when the new value is too big: the old one is stale now
         if len(value) > self.max_bytes:
             return
@@ -73,7 +81,12 @@ class MemoryCache:
             self._drop(oldest)
 
     async def delete(self, key: str) -> None:
+        self._check_open()
         self._drop(key)
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise BackendUnavailable("the memory cache is closed")
 
     def _drop(self, key: str) -> None:
         entry = self._entries.pop(key, None)

@@ -9,16 +9,26 @@ count, bulk writes, ping and persistence.  restplug's own tests run it against t
 and against a reference store built on mongomock, which shows that the expected answers are
 MongoDB's.
 
-Use it from a plugin's tests (pytest with pytest-asyncio in auto mode)::
+Beyond the query language, the contract holds a store to what the core relies on under load
+and in outages: of writers racing with one ``If-Match``, exactly one wins; a call cut short by
+the core's deadline (``asyncio.timeout``) leaves the store consistent and answering; a store
+that cannot reach its data raises :class:`~restplug.errors.BackendUnavailable` at once, never
+hangs.
+
+Use it from a plugin's tests (``pip install restplug[testing]``; the cases are marked for
+pytest-asyncio, so they run in its strict and auto modes alike)::
 
     import pytest
-    from restplug.stores.contract import StoreContract
+    from restplug.testing import StoreContract
 
     class TestMyStore(StoreContract):
         @pytest.fixture
         def make_store(self, tmp_path):
             # each call: a new, not yet opened store over the same storage
             return lambda: MyStore(f"mystore:///{tmp_path}/db")
+
+A store whose server can be unreachable overrides ``unavailable_store`` too (by default, a store
+opened and closed again), for instance with one pointed at a closed port.
 
 Conventions the contract fixes where MongoDB leaves a choice: ties (and a query without sort)
 are ordered by ``_id`` in the direction of the last sort key; ``limit=0`` returns nothing;
@@ -30,17 +40,24 @@ This module imports pytest: import it from tests only.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, ClassVar
 
 import pytest
+import pytest_asyncio
 
-from restplug.errors import Conflict, NotFound, PreconditionFailed
+from restplug.errors import BackendUnavailable, Conflict, NotFound, PreconditionFailed
+from restplug.kits import DEADLINES, fails_within
 from restplug.stores.protocol import DocumentStore, FindQuery, OutboxEntry, Write
 
 COLLECTION = "things"
 OUTBOX = "things_outbox"
 INDEXES = ("n", "s", "b", "o.x")
+# How often a race is run: each round is one chance for the writers to interleave.
+RACE_ROUNDS = 10
+RACERS = 4
 
 # The documents the find and sort cases run on.  Ids mix integers and strings (numbers sort
 # before strings); "n" mixes numbers, a numeric string, null, missing and a boolean.
@@ -233,13 +250,27 @@ class StoreContract:
     for reference implementations with a documented bug, not to excuse a store.
     """
 
+    pytestmark = pytest.mark.asyncio
     known_deviations: ClassVar[Mapping[str, str]] = {}
+    #: Seconds an unavailable store may take to say so: far above any connect timeout, far
+    #: below "hangs".
+    unavailable_within: ClassVar[float] = 10.0
 
     @pytest.fixture
     def make_store(self) -> Callable[[], DocumentStore]:
         raise NotImplementedError("a StoreContract subclass provides the make_store fixture")
 
-    @pytest.fixture
+    @pytest_asyncio.fixture
+    async def unavailable_store(
+        self, make_store: Callable[[], DocumentStore]
+    ) -> AsyncIterator[DocumentStore]:
+        """A store that cannot reach its data: by default one opened and closed again."""
+        store = make_store()
+        await store.open()
+        await store.close()
+        yield store
+
+    @pytest_asyncio.fixture
     async def store(self, make_store: Callable[[], DocumentStore]) -> AsyncIterator[Any]:
         store = make_store()
         await store.open()
@@ -248,7 +279,7 @@ class StoreContract:
         finally:
             await store.close()
 
-    @pytest.fixture
+    @pytest_asyncio.fixture
     async def things(self, store: Any) -> Any:
         """``store`` holding :data:`DOCS` in the collection ``things``, indexed."""
         await store.prepare(COLLECTION, INDEXES)
@@ -503,3 +534,83 @@ class StoreContract:
         assert [s.id for s in await things.find(COLLECTION, FindQuery({"n": 7}))] == [6]
         assert [s.id for s in await things.find(COLLECTION, FindQuery({"tags": "new"}))] == [6]
         assert await things.count(COLLECTION, {"n": None}) == 0
+
+    # -- races, deadlines, outages --------------------------------------------------------
+
+    @pytest.mark.parametrize("racers", ["replace", "replace-and-delete", "bulk_write"])
+    async def test_of_writers_with_one_if_match_exactly_one_wins(
+        self, store: Any, racers: str
+    ) -> None:
+        # Clients that all read ETag "e0" each send their write with If-Match: e0.
+        await store.prepare(COLLECTION, [])
+
+        async def write(id: str, n: int) -> bool:
+            etag, document = f"w{n}", {"by": n}
+            try:
+                if racers == "bulk_write":
+                    [applied] = await store.bulk_write(
+                        COLLECTION, [Write(id, document, etag, if_etag="e0")]
+                    )
+                    return applied
+                if racers == "replace-and-delete" and n % 2:
+                    await store.delete(COLLECTION, id, if_etag="e0")
+                else:
+                    await store.replace(COLLECTION, id, document, etag, if_etag="e0")
+            except (PreconditionFailed, NotFound):  # NotFound: a racing delete came first
+                return False
+            return True
+
+        for round in range(RACE_ROUNDS):
+            id = f"race-{round}"
+            await store.insert(COLLECTION, id, {"by": None}, "e0")
+            won = await asyncio.gather(*(write(id, n) for n in range(RACERS)))
+            assert won.count(True) == 1, f"round {round}: {won}"
+            winner, stored = won.index(True), await store.get(COLLECTION, id)
+            if racers == "replace-and-delete" and winner % 2:
+                assert stored is None
+            else:
+                assert (stored.document, stored.etag) == ({"by": winner}, f"w{winner}")
+
+    async def test_calls_cut_short_by_a_deadline_leave_the_store_whole(self, things: Any) -> None:
+        # The core bounds every store call with asyncio.timeout: a call cancelled anywhere
+        # must leave no half-written document, no lost connection, no stuck lock behind.
+        ids = [f"cut-{i}" for i in range(10)]
+        for id in ids:
+            await things.insert(COLLECTION, id, {"v": 0, "tags": ["cut"]}, "v0")
+        for version, deadline in enumerate(DEADLINES, start=1):
+            calls = [
+                call
+                for id in ids
+                for call in (
+                    things.replace(COLLECTION, id, {"v": version, "tags": ["cut"]}, f"v{version}"),
+                    things.get(COLLECTION, id),
+                    things.find(COLLECTION, FindQuery({"tags": "cut"}, [("v", -1)])),
+                    things.count(COLLECTION, {"n": {"$gte": 5}}),
+                )
+            ]
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(deadline):
+                    await asyncio.gather(*calls)
+        await things.ping()
+        for stored in await things.find(COLLECTION, FindQuery({"tags": "cut"})):
+            assert stored.etag == f"v{stored.document['v']}", stored
+        assert await things.count(COLLECTION, {"tags": "cut"}) == len(ids)
+        await things.insert(COLLECTION, "after", {"v": 1}, "e")
+        assert (await things.get(COLLECTION, "after")).etag == "e"
+        assert [s.id for s in await things.find(COLLECTION, FindQuery({"n": 10}))] == [2, "a"]
+
+    async def test_an_unavailable_store_says_so_at_once(self, unavailable_store: Any) -> None:
+        store = unavailable_store
+        calls: dict[str, Callable[[], Awaitable[Any]]] = {
+            "ping": store.ping,
+            "prepare": lambda: store.prepare(COLLECTION, ["n"]),
+            "get": lambda: store.get(COLLECTION, 1),
+            "find": lambda: store.find(COLLECTION, FindQuery({"n": 1})),
+            "count": lambda: store.count(COLLECTION, {}),
+            "insert": lambda: store.insert(COLLECTION, 1, {}, "e1"),
+            "replace": lambda: store.replace(COLLECTION, 1, {}, "e2", if_etag="e1"),
+            "delete": lambda: store.delete(COLLECTION, 1),
+            "bulk_write": lambda: store.bulk_write(COLLECTION, [Write(2, {}, "e")]),
+        }
+        for name, call in calls.items():
+            await fails_within(call, BackendUnavailable, self.unavailable_within, name)
