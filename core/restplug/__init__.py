@@ -19,6 +19,7 @@ from restplug.auth import Identity  # noqa: E402
 from restplug.backends import Backend, scheme_of  # noqa: E402
 from restplug.caches.manager import CacheManager  # noqa: E402
 from restplug.caches.protocol import CacheBackend  # noqa: E402
+from restplug.collection import Change, Collection  # noqa: E402
 from restplug.config import (  # noqa: E402
     Setting,
     Settings,
@@ -50,6 +51,8 @@ __all__ = [
     "BackendUnavailable",
     "CacheBackend",
     "CacheManager",
+    "Change",
+    "Collection",
     "ConfigError",
     "Conflict",
     "Denial",
