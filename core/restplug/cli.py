@@ -22,7 +22,7 @@ from restplug.app import Restplug
 from restplug.config import CORE_SETTINGS, parse_settings, read_environment
 from restplug.errors import BackendUnavailable, ConfigError
 from restplug.openapi import openapi_document
-from restplug.plugins import new_plugin_manager
+from restplug.plugins import call_each, new_plugin_manager
 from restplug.progress import progress
 from restplug.redact import redact
 
@@ -334,6 +334,31 @@ def reindex(resource: str | None) -> None:
             with progress(total, f"reindexing {name}") as bar:
                 indexed = await restplug.reindex(restplug.resources[name], bar)
             click.echo(f"{name}: {indexed} documents indexed")
+
+    with_restplug(run)
+
+
+@main.command("demo-data")
+@click.option(
+    "--count", default=10_000, show_default=True, help="how many apps (or main documents)"
+)
+@click.option("--seed", default=0, show_default=True, help="the same seed, the same documents")
+@click.option("--if-empty", is_flag=True, help="load nothing into a resource that has documents")
+def demo_data(count: int, seed: int, if_empty: bool) -> None:
+    """Load every enabled plugin's deterministic demo data into the store."""
+
+    async def run(restplug: Restplug) -> None:
+        answers = await call_each(
+            restplug.pm.hook.load_demo_data,
+            restplug=restplug,
+            count=count,
+            seed=seed,
+            if_empty=if_empty,
+        )
+        loaded = {name: n for _, answer in answers for name, n in (answer or {}).items()}
+        if not loaded:
+            fail(ConfigError("no enabled plugin has demo data"))
+        click.echo("loaded " + ", ".join(f"{loaded[name]} {name}" for name in sorted(loaded)))
 
     with_restplug(run)
 

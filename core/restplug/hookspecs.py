@@ -148,6 +148,23 @@ def register_commands(cli: click.Group) -> None:
 
 
 @hookspec
+def load_demo_data(
+    restplug: Restplug, count: int, seed: int, if_empty: bool
+) -> dict[str, int] | None:
+    """Load a plugin's demo documents, for ``restplug demo-data``.
+
+    Called once per run of the command, after the backends are open and the ``startup`` hooks
+    ran, for every enabled plugin, in plugin order.  ``count`` is how many main documents to
+    load (the catalogue's apps; a plugin sizes its own data by it) and ``seed`` picks them:
+    the same arguments load the same documents, so a second run changes nothing.  With
+    ``if_empty`` a plugin loads nothing into a resource that has documents already.  Write
+    through ``restplug.collection`` (or ``restplug.upsert_all``) and return how many documents
+    were written per resource (``{"apps": 20}``), or ``None`` when the plugin has no demo
+    data.  The answers are merged into the command's one line; none at all is an error.
+    """
+
+
+@hookspec
 def startup(restplug: Restplug) -> None:
     """Run code when the server (or a command using the backends) starts.
 
