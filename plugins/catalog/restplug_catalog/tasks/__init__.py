@@ -21,9 +21,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from restplug import hookimpl
+from restplug import Resource, hookimpl
 from restplug.config import Setting
-from restplug.resources import Resource
 from restplug.routes import Route
 from restplug_catalog.tasks.documents import SETTINGS, TASKS
 from restplug_catalog.tasks.forwarding import FORWARDERS, Forwarder, load_demo_tasks
