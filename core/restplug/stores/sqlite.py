@@ -595,6 +595,7 @@ class SQLiteStore(SQLiteDatabase):
             self._statistics_due.add(collection)
 
     async def run_write(self, run: Callable[[sqlite3.Connection], T], *, bounded: bool = True) -> T:
+        """As :meth:`SQLiteDatabase.run_write`, then the planner statistics a write made due."""
         try:
             return await super().run_write(run, bounded=bounded)
         finally:
@@ -689,7 +690,7 @@ def _narrow(document: Mapping[str, Any], keys: Sequence[str]) -> str:
 
 def _keys_table(collection: str) -> str:
     """The quoted name of the collection's multikey table (the name is checked by
-    :func:`_table`)."""
+    :func:`quoted_table`)."""
     quoted_table(collection)
     return f'"{collection}:keys"'
 
