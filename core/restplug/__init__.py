@@ -23,6 +23,7 @@ from restplug.bounds import INT64_MAX  # noqa: E402
 from restplug.caches.manager import CacheManager  # noqa: E402
 from restplug.caches.memory import MemoryCache  # noqa: E402
 from restplug.caches.protocol import CacheBackend  # noqa: E402
+from restplug.collection import Change, Collection  # noqa: E402
 from restplug.config import (  # noqa: E402
     Setting,
     Settings,
@@ -75,6 +76,8 @@ __all__ = [
     "BackendUnavailable",
     "CacheBackend",
     "CacheManager",
+    "Change",
+    "Collection",
     "ConfigError",
     "Conflict",
     "Context",

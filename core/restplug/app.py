@@ -16,6 +16,7 @@ from restplug import faults
 from restplug.auth import Identity
 from restplug.backends import Backend, Kind, choose, scheme_of
 from restplug.caches.manager import CacheManager
+from restplug.collection import Change, Collection
 from restplug.config import (
     CORE_SETTINGS,
     Setting,
@@ -57,9 +58,10 @@ class Restplug:
     """One configured restplug: settings, plugins, backends and resources.
 
     Plugins receive it in their hooks and see it as a :class:`restplug.Context`: what that
-    protocol declares is theirs to use, the rest is the core's.  A write through
-    ``restplug.store`` to a resource's collection runs its side effects by itself (caches,
-    search index, the ``document_changed`` hook), crash-safe (:mod:`restplug.outbox`).
+    protocol declares is theirs to use, the rest is the core's.  Their documents are reached
+    through :meth:`collection`, whose writes run their side effects by themselves (caches,
+    search index, the ``documents_changed`` hook), crash-safe (:mod:`restplug.outbox`).  The
+    store itself is the core's.
     """
 
     def __init__(self, settings: Settings, pm: PluginManager) -> None:
@@ -76,8 +78,17 @@ class Restplug:
 
     @property
     def store(self) -> DocumentStore:
-        """The store; writes to resources carry their side effects (:class:`OutboxStore`)."""
+        """The core's store; writes to resources carry their side effects (:class:`OutboxStore`)."""
         return self._store
+
+    def collection(self, name: str) -> Collection:
+        """Reads and writes of the resource ``name``'s documents; LookupError when no plugin
+        registered such a resource."""
+        resource = self.resources.get(name)
+        if resource is None:
+            known = ", ".join(sorted(self.resources)) or "none"
+            raise LookupError(f"no resource is named {name!r}; the resources: {known}")
+        return Collection(resource, self._store)
 
     @property
     def cache(self) -> CacheManager:
@@ -138,7 +149,8 @@ class Restplug:
         for resource in self.resources.values():
             self.parsers[resource.name] = await self._list_parser(resource)
         for resource in self.resources.values():
-            self.routes += resource_routes(self, resource)
+            if resource.default_routes:
+                self.routes += resource_routes(self, resource)
         self.routes += await call(pm, "register_routes", restplug=self)
         self.middlewares = await call(pm, "register_middlewares", restplug=self)
         for route in self.routes:
@@ -242,25 +254,25 @@ class Restplug:
     async def upsert_all(
         self, resource: Resource, documents: Iterable[dict[str, Any]], total: int | None = None
     ) -> int:
-        """Validate and write many documents (insert or replace) in bulk batches, with a
-        progress bar; unchanged documents are left alone.  Returns how many were written."""
+        """Validate and write many documents (insert or replace) in bulk batches of 500, with a
+        progress bar; unchanged documents are left alone, and each batch is one
+        ``documents_changed`` call.  Returns how many were written."""
         schema = resource.schema()
+        collection = self.collection(resource.name)
         written = 0
         source = iter(documents)
         with progress(total, f"loading {resource.name}") as bar:
             while batch := list(itertools.islice(source, 500)):
                 loaded = [schema.dump(schema.load(raw)) for raw in batch]
                 ids = [document[resource.id_field] for document in loaded]
-                found = await self.store.find(resource.name, FindQuery({"_id": {"$in": ids}}))
+                found = await collection.find(FindQuery({"_id": {"$in": ids}}))
                 current = {stored.id: stored.etag for stored in found}
                 writes = [
                     Write(id, document, etag, current.get(id))
                     for id, document in zip(ids, loaded, strict=True)
                     if (etag := etag_of(document)) != current.get(id)
                 ]
-                for write, applied in zip(
-                    writes, await self.store.bulk_write(resource.name, writes), strict=True
-                ):
+                for write, applied in zip(writes, await collection.bulk(writes), strict=True):
                     if not applied:
                         raise Conflict(f"{resource.name} {write.id} changed while loading")
                     written += 1
@@ -277,15 +289,14 @@ class Restplug:
         await self.outbox.mark_rebuilt(resource.name)
         return indexed
 
-    async def _notify(self, resource: Resource, id: Any, document: dict | None) -> None:
-        """The ``document_changed`` hook of every plugin, for a write's side effects."""
+    async def _notify(self, resource: Resource, changes: list[Change]) -> None:
+        """The ``documents_changed`` hook of every plugin, for a write batch's side effects."""
         await call(
             self.pm,
-            "document_changed",
+            "documents_changed",
             restplug=self,
             resource=resource,
-            id=id,
-            document=document,
+            changes=changes,
         )
 
     def web_app(self) -> web.Application:

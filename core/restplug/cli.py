@@ -25,7 +25,7 @@ from restplug.config import CORE_SETTINGS, parse_settings, read_environment
 from restplug.context import Context
 from restplug.errors import BackendUnavailable, ConfigError
 from restplug.openapi import openapi_document
-from restplug.plugins import call_sync, new_plugin_manager
+from restplug.plugins import call, call_sync, new_plugin_manager
 from restplug.progress import progress
 from restplug.redact import redact
 from restplug.scaffold import KINDS, new_plugin
@@ -363,6 +363,32 @@ def new_plugin_command(name: str, kind: str, directory: Path | None) -> None:
         die(str(error), status=2)
     click.echo(f"wrote {len(written)} files into {target}; try it:")
     click.echo(f"  cd {target} && pip install -e '.[test]' && pytest")
+
+
+@main.command("demo-data")
+@click.option(
+    "--count", default=10_000, show_default=True, help="how many apps (or main documents)"
+)
+@click.option("--seed", default=0, show_default=True, help="the same seed, the same documents")
+@click.option("--if-empty", is_flag=True, help="load nothing into a resource that has documents")
+def demo_data(count: int, seed: int, if_empty: bool) -> None:
+    """Load every enabled plugin's deterministic demo data into the store."""
+
+    async def run(restplug: Restplug) -> None:
+        answers = await call(
+            restplug.pm,
+            "load_demo_data",
+            restplug=restplug,
+            count=count,
+            seed=seed,
+            if_empty=if_empty,
+        )
+        loaded = {name: n for answer in answers for name, n in (answer or {}).items()}
+        if not loaded:
+            fail(ConfigError("no enabled plugin has demo data"))
+        click.echo("loaded " + ", ".join(f"{loaded[name]} {name}" for name in sorted(loaded)))
+
+    with_restplug(run)
 
 
 @main.command()

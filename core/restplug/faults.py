@@ -8,7 +8,7 @@ client was told succeeded is ever lost.  Never set it in a deployment.
 The points (more may be added where a crash matters):
 
 - ``after-commit``: a write is committed in the store, none of its side effects ran yet;
-- ``after-index``: the side effects ran (cache, search index, ``document_changed``), the
+- ``after-index``: the side effects ran (cache, search index, ``documents_changed``), the
   outbox entries saying they are due are not removed yet;
 - ``mid-effects``: after one more document's side effects (``mid-effects:100`` dies after the
   100th document of a package);

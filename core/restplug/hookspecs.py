@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from restplug.auth import Identity
     from restplug.backends import Backend
+    from restplug.collection import Change
     from restplug.config import Setting
     from restplug.context import Context
     from restplug.methods import FilterMethod, SortMethod
@@ -128,9 +129,11 @@ def register_resources(restplug: Context) -> list[Resource]:
     """Declare the REST resources a plugin serves.
 
     Called once at start-up, before routes are built.  Return a list of
-    :class:`restplug.Resource`; the lists of all plugins are concatenated.  The core
-    gives every resource its list, detail, create, replace, merge-patch and delete routes,
-    its OpenAPI description and its cache handling.  Two resources with one name stop start-up.
+    :class:`restplug.Resource`; the lists of all plugins are concatenated.  The core gives
+    every resource its list, detail, create, replace, merge-patch and delete routes (unless it
+    says ``default_routes=False``), its OpenAPI description and its cache handling, and
+    ``restplug.collection(name)`` for its documents.  Two resources with one name stop
+    start-up.
     """
 
 
@@ -208,6 +211,23 @@ def register_commands(cli: click.Group) -> None:
     """
 
 
+@hookspec(Combine.ANSWERS)
+def load_demo_data(
+    restplug: Context, count: int, seed: int, if_empty: bool
+) -> dict[str, int] | None:
+    """Load a plugin's demo documents, for ``restplug demo-data``.
+
+    Called once per run of the command, after the backends are open and the ``startup`` hooks
+    ran, for every enabled plugin, in call order.  ``count`` is how many main documents to
+    load (the catalogue's apps; a plugin sizes its own data by it) and ``seed`` picks them:
+    the same arguments load the same documents, so a second run changes nothing.  With
+    ``if_empty`` a plugin loads nothing into a resource that has documents already.  Write
+    through ``restplug.collection`` (or ``restplug.upsert_all``) and return how many documents
+    were written per resource (``{"apps": 20}``), or ``None`` when the plugin has no demo
+    data.  The answers are merged into the command's one line; none at all is an error.
+    """
+
+
 @hookspec(Combine.EACH)
 def startup(restplug: Context) -> None:
     """Run code when the server (or a command using the backends) starts.
@@ -264,20 +284,21 @@ def permission(
 
 
 @hookspec(Combine.EACH_TOLERANT)
-def document_changed(
-    restplug: Context,
-    resource: Resource,
-    id: Any,
-    document: dict[str, Any] | None,
-) -> None:
-    """Learn that a document was written.
+def documents_changed(restplug: Context, resource: Resource, changes: list[Change]) -> None:
+    """Learn which documents a write changed.
 
-    Called after every write to a resource's collection through ``restplug.store`` (create,
-    replace, patch, delete, package upsert, a plugin's own writes), once per document,
-    normally before the response is sent.  ``document`` is the new state, ``None`` after a
-    delete; the return value is ignored.  Every plugin is called; an exception is logged and
-    never fails the write.  Delivery is at least once, also across a crash: the pending call
-    is stored in the write's own transaction (the outbox), so a process killed before or
-    while calling it calls it at the next start, with the document as stored then; a write
-    whose search update failed is told again when its retry succeeds.  Make it idempotent.
+    Called after every write through ``restplug.collection(name)`` (the core's routes, package
+    ingest, ``demo-data``, tasks, any plugin's own writes), once per write batch and resource:
+    a single write is a list of one :class:`restplug.Change`, a bulk write (a package, a batch
+    of ``upsert_all``) one call with every document it changed.  Each change has the ``id``
+    and the ``document`` as written, ``None`` after a delete.  Called after the search index
+    and the caches were updated, normally before the response is sent; the return value is
+    ignored.  Every plugin is called; an exception is logged and never fails the write.
+
+    Delivery is at least once, also across a crash: the pending call is stored in the write's
+    own transaction (the outbox), so a process killed before or while calling it calls it at
+    the next start, with the documents as stored then (batched by page of pending writes); a
+    write whose search update failed is told again when its retry succeeds.  So a document
+    may be told twice, or with a newer state than the write's: make it idempotent (key on
+    ``id``, take ``document`` as the current state).
     """

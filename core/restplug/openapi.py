@@ -446,7 +446,8 @@ class OpenAPIBuilder:
     def build(self) -> dict[str, Any]:
         generated: dict[tuple[str, str], dict[str, Any]] = {}
         for resource in self.restplug.resources.values():
-            generated.update(self.resource_operations(resource))
+            if resource.default_routes:  # else the plugin's routes describe themselves
+                generated.update(self.resource_operations(resource))
         paths: dict[str, dict[str, Any]] = {}
         for route in self.restplug.routes:
             resource = self.restplug.resources.get(route.resource or "")

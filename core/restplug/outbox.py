@@ -1,7 +1,7 @@
 """The transactional outbox: the side effects of a write are never lost, a crash included.
 
 A write to a resource owes work beyond the store: its cached responses are invalidated, its search
-index entry updated, plugins told (``document_changed``). Run after the write, any of it could be
+index entry updated, plugins told (``documents_changed``). Run after the write, any of it could be
 lost to a crash in between. So every write to a resource collection carries an entry of the
 collection :data:`OUTBOX` that the store writes in the same transaction as the document
 (:class:`restplug.stores.protocol.OutboxEntry`): both are stored, or neither. Right after the write
@@ -11,9 +11,11 @@ answers, then every interval, it reads each entry's document as stored *now*, up
 invalidates the caches, tells the plugins, and removes the entry. So the side effects are at least
 once: a crash between them and the removal runs them again.
 
-Writes go through :class:`OutboxStore` (what ``restplug.store`` is), which attaches the entries and
-runs the side effects, so no caller, core or plugin, does either by hand. Collections that are not
-resources (the outbox itself, plugins' internal ones) are written as given.
+Writes go through :class:`OutboxStore` (under every :class:`restplug.collection.Collection`),
+which attaches the entries and runs the side effects, so no caller, core or plugin, does either
+by hand. Collections that are not resources (the outbox itself) are written as given.  The
+plugins are told once per batch: a write's changes (a bulk write's, a page of retried entries'),
+one call per resource.
 
 Rules that keep this exact:
 
@@ -47,6 +49,7 @@ from typing import Any
 import orjson
 
 from restplug.caches.manager import CacheManager
+from restplug.collection import Change
 from restplug.errors import Conflict
 from restplug.faults import crash_point
 from restplug.resources import Resource
@@ -63,7 +66,8 @@ REBUILDS = "search_rebuilds"
 #: Collections of the core's own: no resource may take these names.
 INTERNAL = frozenset({OUTBOX, REBUILDS})
 
-Notify = Callable[[Resource, Any, "dict[str, Any] | None"], Awaitable[None]]
+#: Tells the plugins what one batch changed in one resource (the ``documents_changed`` hook).
+Notify = Callable[[Resource, list[Change]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -149,21 +153,22 @@ class Outbox:
     async def _settle_written(self, written: Sequence[Written]) -> None:
         crash_point("after-commit")
         done = []
-        changed: dict[str, list[Any]] = {}
+        changed: dict[str, tuple[Resource, list[Change]]] = {}
         for item in written:
             name = item.resource.name
             indexed = self.indexer is None or await self.indexer.update(
                 name, item.id, item.document
             )
-            await self.notify(item.resource, item.id, item.document)
             crash_point("mid-effects")
-            changed.setdefault(name, []).append(item.id)
+            changed.setdefault(name, (item.resource, []))[1].append(Change(item.id, item.document))
             if indexed:
                 done.append((item.resource, item.id, item.entry.id, item.entry.etag))
         # After the index updates, so that a search cached under the new generation already
-        # sees them; once per resource, however many documents a package wrote.
-        for name, ids in changed.items():
-            await self.cache.invalidate(name, ids)
+        # sees them; once per resource, however many documents a package wrote.  The plugins
+        # are told last, so that what they read is what the write left.
+        for name, (resource, changes) in changed.items():
+            await self.cache.invalidate(name, [change.id for change in changes])
+            await self.notify(resource, changes)
         crash_point("after-index")
         try:
             await self._remove(done)
@@ -245,7 +250,7 @@ class Outbox:
                 ids = [e.document["id"] for e in entries]
                 found = await self.store.find(name, FindQuery({"_id": {"$in": ids}}))
                 current = {stored.id: stored.document for stored in found}
-                settled: list[Any] = []
+                settled: list[Change] = []
                 try:
                     for entry in entries:
                         id = entry.document["id"]
@@ -254,12 +259,12 @@ class Outbox:
                             name, id, document, retry=True
                         ):
                             continue
-                        await self.notify(resource, id, document)
-                        settled.append(id)
+                        settled.append(Change(id, document))
                         done.append((resource, id, entry.id, entry.etag))
-                finally:  # what is removed below was invalidated, an outage half-way included
+                finally:  # what is removed below had every effect, an outage half-way included
                     if settled:
-                        await self.cache.invalidate(name, settled)
+                        await self.cache.invalidate(name, [change.id for change in settled])
+                        await self.notify(resource, settled)
         except Exception as e:
             error = e
         return await self._remove(done), error
@@ -290,9 +295,10 @@ class Outbox:
 
 
 class OutboxStore:
-    """The store as the core and plugins write to it (``restplug.store``): a write to a
-    resource collection carries a new outbox entry, and its side effects run after it (see
-    the module).  Reads, and writes to other collections, go to the backend as they are."""
+    """The store as the core writes to it (``Restplug.store``, under every collection): a
+    write to a resource collection carries a new outbox entry, and its side effects run after
+    it (see the module).  Reads, and writes to other collections, go to the backend as they
+    are."""
 
     def __init__(self, backend: DocumentStore, outbox: Outbox) -> None:
         self.backend = backend

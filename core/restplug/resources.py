@@ -37,7 +37,11 @@ class Resource:
     ``requirements`` maps ``create``/``update``/``delete`` to what a caller needs;
     ``present``, when given, turns a stored document into what reads return (it may add
     ``_links``, which writes ignore); ``read_schema`` then describes what it returns (the
-    OpenAPI document declares reads with it; ``schema`` when None).
+    OpenAPI document declares reads with it; ``schema`` when None).  ``indexes`` lists
+    further paths worth a store index (a plugin's own queries), besides filters and sorts.
+    ``default_routes`` False: the core serves none of its routes, the plugin adds its own
+    (``register_routes``); its documents are still written through ``restplug.collection``,
+    with their cache, search and ``documents_changed`` side effects.
     """
 
     name: str
@@ -53,6 +57,8 @@ class Resource:
     description: str = ""
     present: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     read_schema: type[Schema] | None = None
+    indexes: Sequence[str] = ()
+    default_routes: bool = True
 
     @property
     def path(self) -> str:
@@ -63,8 +69,8 @@ class Resource:
 
     @property
     def index_paths(self) -> list[str]:
-        """The paths worth an index in the store: every filter and sort path."""
-        return list(dict.fromkeys([*self.filters, *self.sorts]))
+        """The paths worth an index in the store: every filter and sort path, and ``indexes``."""
+        return list(dict.fromkeys([*self.filters, *self.sorts, *self.indexes]))
 
     def field_at(self, path: str) -> fields.Field | None:
         """The schema field describing a dotted document path, or None when the schema has

@@ -14,7 +14,6 @@ from restplug.http import (
     JSON,
     MERGE_PATCH,
     dumps,
-    etag_of,
     etag_of_bytes,
     json_response,
     read_json,
@@ -148,16 +147,14 @@ def project(document: dict[str, Any], paths: tuple[str, ...] | None) -> dict[str
 
 
 class ResourceViews:
-    """The handlers of one resource."""
+    """The handlers of one resource: reads and writes through its collection, the door every
+    plugin writes through too."""
 
     def __init__(self, restplug: Restplug, resource: Resource) -> None:
         self.restplug = restplug
         self.resource = resource
         self.schema = resource.schema()
-
-    @property
-    def store(self) -> Any:
-        return self.restplug.store
+        self.collection = restplug.collection(resource.name)
 
     def routes(self) -> list[Route]:
         r = self.resource
@@ -217,9 +214,8 @@ class ResourceViews:
     async def create(self, request: web.Request) -> web.Response:
         document = self._validate(await read_json(request))
         id = document[self.resource.id_field]
-        etag = etag_of(document)
         try:
-            await self.store.insert(self.resource.name, id, document, etag)
+            etag = await self.collection.insert(id, document)
         except Conflict:
             raise Problem(
                 409, f"{self.resource.name} {id} already exists; use PUT or PATCH to change it"
@@ -254,7 +250,7 @@ class ResourceViews:
         id = self._id(request)
         current = await self._precondition(request, id)
         try:
-            await self.store.delete(self.resource.name, id, if_etag=current.etag)
+            await self.collection.delete(id, if_etag=current.etag)
         except NotFound:
             raise self._missing(request, id) from None
         except PreconditionFailed:
@@ -267,9 +263,8 @@ class ResourceViews:
         """Replace atomically: the store writes only if the document still has the ETag it had
         when it was read (and the client's If-Match, if any, named that ETag)."""
         current = await self._precondition(request, id, current)
-        etag = etag_of(document)
         try:
-            await self.store.replace(self.resource.name, id, document, etag, if_etag=current.etag)
+            etag = await self.collection.replace(id, document, if_etag=current.etag)
         except NotFound:
             raise self._missing(request, id) from None
         except PreconditionFailed:
@@ -319,7 +314,7 @@ class ResourceViews:
 
     async def _get(self, request: web.Request, id: Any = None) -> Stored:
         id = self._id(request) if id is None else id
-        stored = await self.store.get(self.resource.name, id)
+        stored = await self.collection.get(id)
         if stored is None:
             raise self._missing(request, id)
         return stored

@@ -1,4 +1,5 @@
 import json
+import sqlite3
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta, timezone
 from itertools import pairwise
@@ -184,7 +185,39 @@ def test_tasks() -> None:
     assert len({task["type"] for task in tasks}) == len(TASK_TYPES)
 
 
+def stored(tmp_path) -> dict[str, int]:
+    """How many documents each collection of the store file holds."""
+    with sqlite3.connect(tmp_path / "store.db") as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+        return {
+            name: db.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+            for name in ("apps", "tasks")
+            if name in tables
+        }
+
+
 def test_demo_data_loads_apps_without_the_tasks_plugin(tmp_path):
     loaded = cli(tmp_path, "demo-data", "--count", "20", RESTPLUG_DISABLE_PLUGINS="catalog_tasks")
     assert loaded.returncode == 0, loaded.stderr
-    assert "loaded 20 apps (catalog_tasks is disabled: no tasks)" in loaded.stdout
+    assert loaded.stdout.strip() == "loaded 20 apps"
+    assert stored(tmp_path).get("tasks", 0) == 0
+
+
+def test_demo_data_loads_each_plugin_s_data_once(tmp_path):
+    loaded = cli(tmp_path, "demo-data", "--count", "20", "--seed", "4")
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "loaded 20 apps, 20 tasks"
+    assert stored(tmp_path) == {"apps": 20, "tasks": 20}
+    # The same arguments again: the same documents, nothing written.
+    again = cli(tmp_path, "demo-data", "--count", "20", "--seed", "4")
+    assert again.stdout.strip() == "loaded 0 apps, 0 tasks"
+    # --if-empty leaves a resource with documents alone, and fills the empty ones.
+    more = cli(tmp_path, "demo-data", "--count", "30", "--if-empty")
+    assert more.stdout.strip() == "loaded 0 apps, 0 tasks"
+    assert stored(tmp_path) == {"apps": 20, "tasks": 20}
+
+
+def test_demo_data_without_any_plugin_that_has_some_says_so(tmp_path):
+    failed = cli(tmp_path, "demo-data", RESTPLUG_DISABLE_PLUGINS="catalog,catalog_tasks")
+    assert failed.returncode == 2
+    assert "no enabled plugin has demo data" in failed.stderr

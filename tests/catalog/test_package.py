@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from restplug import hookimpl
 from restplug.app import RESTPLUG
 from restplug.testing import AllowWrites
 
@@ -42,8 +43,33 @@ async def send(client, apps: list) -> dict:
 
 
 async def stored(client, id: int) -> dict:
-    found = await client.app[RESTPLUG].store.get("apps", id)
+    found = await client.app[RESTPLUG].collection("apps").get(id)
     return found.document
+
+
+class CountsCalls:
+    """Counts the ``documents_changed`` calls, and the documents each was told of."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int]] = []
+
+    @hookimpl
+    def documents_changed(self, resource, changes):
+        self.calls.append((resource.name, len(changes)))
+
+
+async def test_a_package_tells_the_plugins_once(restplug_client):
+    counter = CountsCalls()
+    client = await restplug_client(plugins=[AllowWrites(), counter])
+    apps = [scraped(id, US=(9.99, 0, True)) for id in range(1, 301)]
+    assert (await send(client, apps))["created"] == 300
+    assert counter.calls == [("apps", 300)]
+    # Ten apps change, the rest are unchanged: one call, of the ten.
+    changed = [scraped(id, US=(4.99, 50, True)) for id in range(1, 11)]
+    assert (await send(client, changed + apps[10:]))["updated"] == 10
+    assert counter.calls == [("apps", 300), ("apps", 10)]
+    assert (await send(client, apps[10:]))["unchanged"] == 290  # nothing changed: no call
+    assert len(counter.calls) == 2
 
 
 async def test_create_update_unchanged_and_rejected_in_one_package(client):

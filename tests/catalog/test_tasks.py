@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer, unused_port
 from openapi_spec_validator import validate
 
+from restplug import hookimpl
 from restplug.app import RESTPLUG, Restplug
 from restplug.errors import ConfigError
 from restplug.testing import AllowWrites, isolated_environ
@@ -460,6 +461,45 @@ async def test_stopping_mid_forward_is_clean_and_sends_again_after_the_restart(
     )
     assert done["forwarding"]["attempts"] == 1  # the interrupted attempt left no trace
     assert [key for _, key in orchestrator.received] == [task["id"], task["id"]]
+
+
+class Told:
+    """Records each ``documents_changed`` call: (resource, [(id, status, forwarding state)])."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[tuple[str, str, str]]]] = []
+
+    @hookimpl
+    def documents_changed(self, resource, changes):
+        states = [(c.id, c.document["status"], c.document["forwarding"]["state"]) for c in changes]
+        self.calls.append((resource.name, states))
+
+
+async def test_every_task_write_renews_cached_reads_and_tells_the_plugins(
+    restplug_client, orchestrator
+):
+    await orchestrator.start()
+    told = Told()
+    env = forwarding_env(orchestrator.url)
+    client = await restplug_client(env=env, plugins=[AllowWrites(), told])
+    task = await create(client)
+    id = task["id"]
+    # The forwarder writes in the background: the cached read shows it all the same.
+    await eventually(forwarding_reaches(client, id, lambda f: f["state"] == "done"), "forwarded")
+    for path in (f"{TASKS}/{id}", f"{TASKS}?status=pending"):
+        await client.get(path)
+        again = await client.get(path)
+        assert again.headers["X-Cache"] == "HIT" and "no-store" in again.headers["Cache-Control"]
+    await move(client, id, "running")
+    detail = await client.get(f"{TASKS}/{id}")
+    assert (detail.headers["X-Cache"], (await detail.json())["status"]) == ("MISS", "running")
+    listed = await client.get(f"{TASKS}?status=pending")
+    assert (listed.headers["X-Cache"], (await listed.json())["total"]) == ("MISS", 0)
+    assert told.calls == [
+        ("tasks", [(id, "pending", "pending")]),  # registered
+        ("tasks", [(id, "pending", "done")]),  # forwarded
+        ("tasks", [(id, "running", "done")]),  # claimed by a worker
+    ]
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ from restplug import (
 from restplug.app import RESTPLUG, Restplug
 from restplug.hookdocs import hook_names
 from restplug.hookspecs import Combine
-from restplug.plugins import PluginManager, call_sync, rule_of
+from restplug.plugins import PluginManager, call, call_sync, rule_of
 from restplug.stores.sqlite import SQLiteStore
 from restplug.testing import AllowWrites, isolated_environ
 
@@ -446,19 +446,20 @@ async def test_hook_permission(tmp_path, aiohttp_client):
     assert denied.headers["X-Why"] == "b" and (await denied.json())["detail"] == "b says no"
 
 
-async def test_hook_document_changed(tmp_path, aiohttp_client, caplog):
-    """Every plugin is told; a failing one is logged and neither fails the write nor keeps
-    the others from being told."""
+async def test_hook_documents_changed(tmp_path, aiohttp_client, caplog):
+    """Every plugin is told of each write, with the changed documents; a failing one is logged
+    and neither fails the write nor keeps the others from being told."""
     told: list[tuple[str, object]] = []
 
     class Listener(Toy):
         @hookimpl
-        async def document_changed(self, id, document):
-            self.log.append((self.__name__, document and document["text"]))
+        async def documents_changed(self, changes):
+            for change in changes:
+                self.log.append((self.__name__, change.document and change.document["text"]))
 
     class Broken(Toy):
         @hookimpl
-        def document_changed(self):
+        def documents_changed(self):
             raise RuntimeError("a broken listener")
 
     plugins = Memos("memos"), AllowWrites(), Listener("last", told), Broken("broken")
@@ -467,9 +468,46 @@ async def test_hook_document_changed(tmp_path, aiohttp_client, caplog):
     with caplog.at_level(logging.ERROR, logger="restplug.plugins"):
         assert (await client.post("/api/v1/memos", json={"id": 1, "text": "hi"})).status == 201
     assert told == [("first", "hi"), ("last", "hi")]
-    assert "the document_changed hook of plugin broken failed" in caplog.text
+    assert "the documents_changed hook of plugin broken failed" in caplog.text
     assert (await client.delete("/api/v1/memos/1")).status == 204
     assert told[2:] == [("first", None), ("last", None)]
+
+
+async def test_hook_load_demo_data(tmp_path):
+    """Every plugin loads its demo data and answers what it wrote per resource; the core
+    collects the answers in call order, leaving out the plugins with nothing to load."""
+
+    class Loader(Toy):
+        @hookimpl
+        async def load_demo_data(self, restplug, count, seed, if_empty):
+            memos = restplug.collection("memos")
+            if if_empty and await memos.count():
+                return {"memos": 0}
+            for n in range(count):
+                id = ord(self.__name__) * 1000 + seed * 100 + n
+                await memos.insert(id, {"id": id, "text": self.__name__})
+            return {"memos": count}
+
+    class Nothing(Toy):
+        @hookimpl
+        def load_demo_data(self):
+            return None
+
+    plugins = Memos("memos"), Loader("b"), Nothing("none"), Loader("a")
+    restplug = await configure(tmp_path, *plugins)
+    await restplug.start()
+    try:
+        kwargs = {"restplug": restplug, "count": 2, "if_empty": False}
+        assert await call(restplug.pm, "load_demo_data", seed=1, **kwargs) == [
+            {"memos": 2},
+            {"memos": 2},
+        ]
+        assert await restplug.collection("memos").count() == 4
+        kwargs["if_empty"] = True
+        answers = await call(restplug.pm, "load_demo_data", seed=2, **kwargs)
+        assert answers == [{"memos": 0}, {"memos": 0}]
+    finally:
+        await restplug.stop()
 
 
 # -- pluggy's features through the core's calls ------------------------------------------------

@@ -124,8 +124,11 @@ class Recorder:
         return None
 
     @hookimpl
-    async def document_changed(self, resource, id, document):
-        self.changes.append((resource.name, id, document and document["text"]))
+    async def documents_changed(self, resource, changes):
+        for change in changes:
+            self.changes.append(
+                (resource.name, change.id, change.document and change.document["text"])
+            )
 
 
 class Abstainer:
@@ -138,7 +141,7 @@ class Abstainer:
         return None
 
     @hookimpl
-    def document_changed(self):
+    def documents_changed(self):
         raise RuntimeError("a broken plugin must not fail the write")
 
 
@@ -175,7 +178,7 @@ async def test_routes_and_authenticate(setup):
     assert response.status == 401 and response.content_type == "application/problem+json"
 
 
-async def test_permission_votes_and_document_changed(setup):
+async def test_permission_votes_and_documents_changed(setup):
     recorder, client = setup
     note = {"id": 1, "text": "first", "rank": 2}
     # Only abstentions for an anonymous write: closed by default.

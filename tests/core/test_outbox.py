@@ -1,5 +1,5 @@
 """The outbox with the real SQLite store and index: every write's side effects (search index,
-cache, ``document_changed``) happen, an index outage loses nothing, what a crash leaves pending
+cache, ``documents_changed``) happen, an index outage loses nothing, what a crash leaves pending
 is settled at the next start, a rebuild restores a wiped index and reaches other processes'
 caches."""
 
@@ -21,6 +21,7 @@ from restplug import hookimpl
 from restplug.app import Restplug
 from restplug.caches.manager import CacheManager
 from restplug.caches.memory import MemoryCache
+from restplug.collection import Change
 from restplug.errors import BackendUnavailable, ConfigError
 from restplug.outbox import OUTBOX, Outbox, OutboxStore
 from restplug.resources import Resource
@@ -84,12 +85,13 @@ class Counted:
 
 class Process:
     """What one restplug process runs: an outbox over the shared store and index, its own
-    cache, a record of the ``document_changed`` calls; ``store`` is what it writes through."""
+    cache, a record of the ``documents_changed`` calls; ``store`` is what it writes through."""
 
     def __init__(
         self, store: Any, index: Any, *, timeout: float = 0.5, retry_interval: float = 3600
     ) -> None:
         self.changes: list[tuple[str, Any, Any]] = []
+        self.batches: list[tuple[str, int]] = []  # (resource, changes) per call
         self.cache = CacheManager(MemoryCache())
         self.indexer = Indexer(store, index, RESOURCES, timeout=timeout)
         self.outbox = Outbox(
@@ -99,8 +101,11 @@ class Process:
         self.outbox.indexer = self.indexer
         self.store = OutboxStore(store, self.outbox)
 
-    async def notify(self, resource: Resource, id: Any, document: Any) -> None:
-        self.changes.append((resource.name, id, document and document["name"]))
+    async def notify(self, resource: Resource, changes: list[Change]) -> None:
+        self.batches.append((resource.name, len(changes)))
+        for change in changes:
+            document = change.document
+            self.changes.append((resource.name, change.id, document and document["name"]))
 
     async def start(self) -> Process:
         await self.store.prepare("apps", [])
@@ -183,6 +188,7 @@ async def test_changes_reach_the_index(indexer: Process) -> None:
         ("apps", "x", None),
         ("tasks", 7, "Not searchable"),
     ]
+    assert all(size == 1 for _, size in indexer.batches)  # a single write: a list of one
 
 
 async def test_an_outage_fails_no_change_and_loses_none(
@@ -342,6 +348,7 @@ async def test_pending_changes_survive_a_restart(tmp_path: Path, index: Flaky) -
         ("apps", 1, "Before The Crash"),
         ("apps", "b", "Also Before"),
     ]
+    assert restarted.batches == [("apps", 2)]  # caught up as one batch
     await restarted.outbox.stop()
     await store.close()
 
@@ -431,6 +438,7 @@ async def test_a_bulk_write_settles_in_one_round_trip(store: SQLiteStore, index:
     assert await process.pending() == 0
     assert len(await found(process, "bulk")) == 1000
     assert len(process.changes) == 1000
+    assert process.batches == [("apps", 1000)]  # the plugins are told once, of every document
     await process.outbox.stop()
 
 

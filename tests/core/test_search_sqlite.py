@@ -58,6 +58,18 @@ def test_is_a_search_index(tmp_path: Path) -> None:
     assert isinstance(SQLiteSearchIndex(f"sqlite:///{tmp_path}/s.db"), SearchIndex)
 
 
+async def test_the_search_file_holds_the_index_s_tables_alone(
+    index: SQLiteSearchIndex, tmp_path: Path
+) -> None:
+    """The index opens its file itself, not through the store: no store table in it."""
+    await add(index, {1: app("Hades"), "x": app("Celeste")})
+    await index.rebuild("apps", stream({1: app("Hades")}))
+    with contextlib.closing(sqlite3.connect(tmp_path / "search.db")) as db:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+    assert "apps.fts" in tables and "apps.ids" in tables
+    assert all(name.startswith(("apps.", "sqlite_autoindex_apps.")) for name in tables), tables
+
+
 async def test_exact_name_match_ranks_above_a_description_mention(
     index: SQLiteSearchIndex,
 ) -> None:

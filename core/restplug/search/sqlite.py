@@ -40,10 +40,7 @@ from typing import TYPE_CHECKING, Any
 from restplug import hookimpl
 from restplug.backends import Backend
 from restplug.errors import BackendUnavailable
-
-# The store's connection machinery (WAL, one writer thread, pooled readers, a deadline on every
-# statement, SQLite errors translated) and its name and id checks, reused rather than copied.
-from restplug.stores.sqlite import SQLiteStore, check_id, quoted_table, transaction
+from restplug.sqlitedb import SQLiteDatabase, check_id, quoted_table, transaction
 
 if TYPE_CHECKING:
     from restplug.config import Settings
@@ -87,15 +84,16 @@ class _Tables:
 
 
 class SQLiteSearchIndex:
-    """A :class:`restplug.search.SearchIndex` in one SQLite file, with FTS5.
+    """A :class:`restplug.search.SearchIndex` in one SQLite file of its own, with FTS5: the file
+    holds the index's tables and nothing else.
 
     ``timeout_ms`` bounds every statement, as in the store.
     """
 
     def __init__(self, url: str, *, timeout_ms: int = 5000) -> None:
-        # The store's connection machinery (WAL, one writer thread, pooled readers, the time
-        # bound) runs the index's own tables; its document tables stay unused here.
-        self._db = SQLiteStore(url, timeout_ms=timeout_ms)
+        # The same machinery as the store's own file (WAL, one writer thread, pooled readers,
+        # the time bound), on this file alone.
+        self._db = SQLiteDatabase(url, timeout_ms=timeout_ms)
         self.timeout_ms = timeout_ms
         # Search fields and weights of each prepared collection, in column order.
         self._fields: dict[str, dict[str, float]] = {}

@@ -9,12 +9,8 @@ the JSON text, ``idx`` the document reduced to the top-level keys that the paths
 whole JSON text at every ``json_*`` call, and most of a large document (a long price history,
 say) is never filtered on.
 
-sqlite3 blocks, so no call runs on the event loop: writes go through one writer connection on
-its own single thread (SQLite allows one writer at a time anyway, and a single thread keeps
-writes in order without lock waits), reads through a small pool of reader connections on other
-threads.  The database is in WAL mode, so readers read a consistent snapshot while the writer
-writes.  Every statement is bounded by ``timeout_ms``: a progress handler aborts it past its
-deadline and the caller gets :class:`~restplug.errors.QueryTimeout`.
+The file is run off the event loop by :class:`restplug.sqlitedb.SQLiteDatabase` (one writer
+thread, pooled readers, WAL, a deadline on every statement), as the search index runs its own.
 
 Besides the collections, a table ``_restplug_arrays`` records every path at which some document
 of a collection has held an array (never forgotten, so it can only over-report).  A find reads
@@ -38,33 +34,23 @@ name holds a ``:``, so it cannot clash with a collection or with a path index ``
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
-import math
-import os
-import queue
-import random
-import re
 import sqlite3
-import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
 
 import orjson
 
 from restplug import hookimpl
 from restplug.backends import Backend
 from restplug.errors import (
-    BackendUnavailable,
-    ConfigError,
     Conflict,
     NotFound,
     PreconditionFailed,
     QueryTimeout,
 )
+from restplug.sqlitedb import SQLiteDatabase, check_id, quoted_table, transaction
 from restplug.stores.protocol import Filter, FindQuery, OutboxEntry, Stored, Write
 from restplug.stores.sqlfilter import (
     CompiledFilter,
@@ -81,30 +67,14 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-_COLLECTION = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
 _ARRAYS_TABLE = "_restplug_arrays"
 _INDEXED_TABLE = "_restplug_indexed"
 # Rows per batch when prepare recomputes idx: bounds the memory a migration holds.
 _RENARROW_BATCH = 2000
-# The progress handler runs every this many VM instructions: often enough to stop a query
-# within a fraction of a millisecond of its deadline, rarely enough to cost nothing measurable.
-_PROGRESS_STEPS = 2000
 # Planner statistics: checked every this many writes to a collection, kept for tables of at
 # least this many documents.
 _STATISTICS_CHECK_EVERY = 1000
 _STATISTICS_MIN_ROWS = 1000
-# Primary result codes meaning the database cannot be used right now (rather than a bug).
-_UNAVAILABLE = {
-    sqlite3.SQLITE_CANTOPEN,
-    sqlite3.SQLITE_CORRUPT,
-    sqlite3.SQLITE_FULL,
-    sqlite3.SQLITE_IOERR,
-    sqlite3.SQLITE_NOMEM,
-    sqlite3.SQLITE_NOTADB,
-    sqlite3.SQLITE_PERM,
-    sqlite3.SQLITE_PROTOCOL,
-    sqlite3.SQLITE_READONLY,
-}
 
 
 @hookimpl
@@ -123,21 +93,7 @@ def _from_settings(url: str, settings: Settings) -> SQLiteStore:
     return SQLiteStore(url, timeout_ms=settings.query_timeout_ms)
 
 
-def _path_from_url(url: str) -> str:
-    """The file path of a ``sqlite:///relative`` or ``sqlite:////absolute`` URL."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() != "sqlite" or parts.netloc or parts.query or parts.fragment:
-        raise ConfigError(
-            f"{url!r} is not a SQLite URL: use sqlite:///relative/path.db or "
-            "sqlite:////absolute/path.db"
-        )
-    path = parts.path[1:]
-    if not path or path.endswith("/"):
-        raise ConfigError(f"{url!r} names no database file")
-    return path
-
-
-class SQLiteStore:
+class SQLiteStore(SQLiteDatabase):
     """A :class:`restplug.stores.protocol.DocumentStore` in one SQLite file.
 
     ``timeout_ms`` bounds every statement (and the wait for another process's write lock);
@@ -145,16 +101,7 @@ class SQLiteStore:
     """
 
     def __init__(self, url: str, *, timeout_ms: int = 5000, readers: int = 4) -> None:
-        if timeout_ms <= 0 or readers <= 0:
-            raise ConfigError("timeout_ms and readers must be positive")
-        self.path = _path_from_url(url)
-        self.timeout_ms = timeout_ms
-        self._readers = readers
-        self._writer: _Connection | None = None
-        self._write_thread: ThreadPoolExecutor | None = None
-        self._read_threads: ThreadPoolExecutor | None = None
-        self._reader_pool: queue.SimpleQueue[_Connection] = queue.SimpleQueue()
-        self._all_readers: list[_Connection] = []
+        super().__init__(url, timeout_ms=timeout_ms, readers=readers)
         # Used by the writer thread only: tables known to exist, array paths known recorded,
         # writes since the planner statistics were last checked.
         self._tables: set[str] = set()
@@ -172,54 +119,9 @@ class SQLiteStore:
         self._arrays.clear()
         self._writes.clear()
         self._statistics_due.clear()
-        self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="restplug-sqlite-write")
-        self._read_threads = ThreadPoolExecutor(
-            self._readers, thread_name_prefix="restplug-sqlite-read"
-        )
-        loop = asyncio.get_running_loop()
-        try:
-            self._writer = await self._retry_locked(
-                lambda: loop.run_in_executor(self._write_thread, self._open_writer)
-            )
-            for _ in range(self._readers):
-                reader = await loop.run_in_executor(self._read_threads, self._connect, True)
-                self._all_readers.append(reader)
-                self._reader_pool.put(reader)
-        except (OSError, sqlite3.Error) as e:
-            await self.close()
-            raise BackendUnavailable(f"cannot open SQLite database {self.path!r}: {e}") from e
+        await super().open()
 
-    async def _retry_locked(self, attempt: Callable[[], Awaitable[T]]) -> T:
-        """``attempt()``, again while another process holds the file locked, for at most the
-        time bound.  Processes opening one file together (two servers, the workers of
-        ``serve``) each switch it to WAL and create the same tables, and SQLite answers some
-        of those steps with an immediate "database is locked" instead of waiting its busy
-        timeout (seen in one start of two servers in six, before this retry)."""
-        deadline = time.monotonic() + self.timeout_ms / 1000
-        while True:
-            try:
-                return await attempt()
-            except sqlite3.OperationalError as e:
-                if not _locked(e) or time.monotonic() > deadline:
-                    raise
-            await asyncio.sleep(random.uniform(0.01, 0.05))
-
-    def _open_writer(self) -> _Connection:
-        folder = os.path.dirname(self.path)
-        if folder:
-            os.makedirs(folder, exist_ok=True)
-        writer = self._connect(False)
-        try:
-            return self._set_up(writer)
-        except BaseException:
-            writer.db.close()
-            raise
-
-    def _set_up(self, writer: _Connection) -> _Connection:
-        db = writer.db
-        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if mode.lower() != "wal":
-            raise sqlite3.OperationalError(f"cannot switch to WAL mode (got {mode})")
+    def set_up(self, db: sqlite3.Connection) -> None:
         db.execute(
             f"CREATE TABLE IF NOT EXISTS {_ARRAYS_TABLE} (collection TEXT NOT NULL, "
             "path TEXT NOT NULL, PRIMARY KEY (collection, path)) WITHOUT ROWID"
@@ -235,38 +137,6 @@ class SQLiteStore:
             db.execute(
                 f"ALTER TABLE {_INDEXED_TABLE} ADD COLUMN multikey TEXT NOT NULL DEFAULT '[]'"
             )
-        return writer
-
-    def _connect(self, readonly: bool) -> _Connection:
-        conn = _Connection(self.path, self.timeout_ms)
-        db = conn.db
-        db.execute(f"PRAGMA busy_timeout={int(self.timeout_ms)}")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA temp_store=MEMORY")
-        if readonly:
-            db.execute("PRAGMA query_only=ON")
-        return conn
-
-    async def close(self) -> None:
-        """Let running calls finish, close every connection."""
-        write_thread, read_threads = self._write_thread, self._read_threads
-        writer, readers = self._writer, list(self._all_readers)
-        self._writer = self._write_thread = self._read_threads = None
-        self._all_readers.clear()
-        self._reader_pool = queue.SimpleQueue()
-
-        def shut() -> None:
-            for executor in (write_thread, read_threads):
-                if executor is not None:
-                    executor.shutdown(wait=True)
-            for conn in [*readers, *([writer] if writer else [])]:
-                conn.db.close()
-
-        await asyncio.get_running_loop().run_in_executor(None, shut)
-
-    async def ping(self) -> None:
-        """Run a trivial query on a reader connection."""
-        await self.run_read(lambda db: db.execute("SELECT 1").fetchone())
 
     # -- schema ---------------------------------------------------------------------------
 
@@ -724,98 +594,16 @@ class SQLiteStore:
             self._writes[collection] = 0
             self._statistics_due.add(collection)
 
-    # -- threads: also how the FTS5 search index runs its SQL on its own database ----------
-
     async def run_write(self, run: Callable[[sqlite3.Connection], T], *, bounded: bool = True) -> T:
-        """``run(connection)`` on the single writer connection, in its thread; ``bounded``
-        applies the query time bound."""
-        writer, thread = self._writer, self._write_thread
-        if writer is None or thread is None:
-            raise BackendUnavailable("the SQLite store is not open")
-        call = functools.partial(writer.run, run, bounded=bounded)
+        """As :meth:`SQLiteDatabase.run_write`, then the planner statistics a write made due."""
         try:
-            return await asyncio.get_running_loop().run_in_executor(thread, call)
+            return await super().run_write(run, bounded=bounded)
         finally:
             # Queued behind later writes, not awaited: no caller waits for statistics, and
-            # a failure only leaves the old ones (the concurrent future keeps it silently).
+            # a failure only leaves the old ones.
             while self._statistics_due:
                 collection = self._statistics_due.pop()
-                refresh = functools.partial(self._refresh_statistics, collection=collection)
-                with contextlib.suppress(RuntimeError):  # closed meanwhile: no statistics
-                    thread.submit(writer.run, refresh)
-
-    async def run_read(self, run: Callable[[sqlite3.Connection], T]) -> T:
-        """``run(connection)`` on a pooled reader connection, in its thread, time-bounded."""
-        threads, pool = self._read_threads, self._reader_pool
-        if threads is None:
-            raise BackendUnavailable("the SQLite store is not open")
-
-        def borrow() -> T:
-            reader = pool.get()
-            try:
-                return reader.run(run)
-            finally:
-                pool.put(reader)
-
-        return await asyncio.get_running_loop().run_in_executor(threads, borrow)
-
-
-class _Connection:
-    """A sqlite3 connection whose statements stop at a deadline.
-
-    :meth:`run` sets the deadline around each call, (re)installs the progress handler that
-    enforces it (:func:`transaction` removes it to roll back) and turns SQLite's errors into
-    the store's.  Autocommit mode: transactions are explicit.
-    """
-
-    def __init__(self, path: str, timeout_ms: int) -> None:
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.timeout = timeout_ms / 1000
-        self.deadline = math.inf
-
-    def _past_deadline(self) -> bool:
-        return time.monotonic() > self.deadline
-
-    def run(self, fn: Callable[[sqlite3.Connection], T], *, bounded: bool = True) -> T:
-        """``fn(db)`` within ``timeout`` (without a deadline when not ``bounded``; waits for
-        another connection's lock stay bounded by ``busy_timeout``)."""
-        self.deadline = time.monotonic() + self.timeout if bounded else math.inf
-        self.db.set_progress_handler(self._past_deadline, _PROGRESS_STEPS)
-        try:
-            return fn(self.db)
-        except sqlite3.Error as e:
-            raise _translate(e, self.timeout) from e
-        finally:
-            self.deadline = math.inf
-
-
-@contextlib.contextmanager
-def transaction(db: sqlite3.Connection, mode: str) -> Iterator[None]:
-    db.execute(f"BEGIN {mode}")
-    try:
-        yield
-    except BaseException:
-        if db.in_transaction:  # SQLite may already have rolled back (interrupt, I/O error)
-            db.set_progress_handler(None, 0)  # a rollback past the deadline must still run
-            db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-
-
-def _locked(error: sqlite3.Error) -> bool:
-    code = (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF
-    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-
-
-def _translate(error: sqlite3.Error, timeout: float) -> Exception:
-    code = (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF
-    if code == sqlite3.SQLITE_INTERRUPT:
-        return QueryTimeout(f"the query took longer than {timeout * 1000:.0f} ms")
-    if _locked(error):
-        return QueryTimeout(f"the database stayed locked for {timeout * 1000:.0f} ms")
-    if code in _UNAVAILABLE or isinstance(error, sqlite3.ProgrammingError):
-        return BackendUnavailable(f"SQLite: {error}")
-    return error  # anything else is a bug, reported as is
+                self.queue_write(functools.partial(self._refresh_statistics, collection=collection))
 
 
 def _compare_and_set(
@@ -900,27 +688,11 @@ def _narrow(document: Mapping[str, Any], keys: Sequence[str]) -> str:
     return orjson.dumps({k: document[k] for k in keys if k in document}).decode()
 
 
-def quoted_table(collection: str) -> str:
-    """The quoted table name; the name is checked, so quoting cannot be escaped."""
-    if not isinstance(collection, str) or not _COLLECTION.fullmatch(collection):
-        raise ValueError(f"invalid collection name {collection!r}")
-    if collection.lower().startswith("sqlite_"):
-        raise ValueError(f"collection name {collection!r} is reserved by SQLite")
-    return f'"{collection}"'
-
-
 def _keys_table(collection: str) -> str:
     """The quoted name of the collection's multikey table (the name is checked by
-    :func:`_table`)."""
+    :func:`quoted_table`)."""
     quoted_table(collection)
     return f'"{collection}:keys"'
-
-
-def check_id(id: Any) -> None:
-    if isinstance(id, bool) or not isinstance(id, int | str):
-        raise TypeError(f"an id is an int or a str, not {type(id).__name__}")
-    if isinstance(id, int) and not -(2**63) <= id < 2**63:
-        raise ValueError(f"id {id} is outside the 64-bit range")
 
 
 def _checked_entries(*entries: OutboxEntry | None) -> list[OutboxEntry]:

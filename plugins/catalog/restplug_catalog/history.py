@@ -67,7 +67,7 @@ def history_handler(restplug: Context, resource: Resource) -> Handler:
         size = int_param(query, "size", DEFAULT_SIZE, 1, MAX_SIZE)
 
         async def produce() -> dict[str, str]:
-            stored = await restplug.store.get(resource.name, id)
+            stored = await restplug.collection(resource.name).get(id)
             if stored is None:
                 raise Problem(404, f"no {resource.name} with id {id}")
             prices = stored.document.get("prices", {}).get(country)

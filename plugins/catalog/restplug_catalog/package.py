@@ -1,10 +1,11 @@
 """Package ingest: scraper workers send the current state of many apps in one request.
 
 Each app is upserted; a country's price history gets a new entry only when its price, discount
-or availability changed, so sending the same package twice changes nothing.  Writes go to the
-store in one bulk call per round, each a compare-and-set on the ETag read: two packages touching
-one app at once cannot lose each other's price entries, the loser of a race re-reads and merges
-again.
+or availability changed, so sending the same package twice changes nothing.  Writes go through
+the apps' collection in one bulk call per round, each a compare-and-set on the ETag read: two
+packages touching one app at once cannot lose each other's price entries, the loser of a race
+re-reads and merges again.  A bulk call is one ``documents_changed`` call: a package tells the
+plugins once (once more per round a race makes it retry).
 
 Validation and merging are CPU work (marshmallow, ETag hashing: about 0.35 ms an app); they run in
 a worker thread so that the event loop keeps serving other requests while a 5,000-app package is
@@ -173,7 +174,7 @@ class Ingest:
         return writes
 
     async def run(self, apps: list[Any]) -> dict[str, Any]:
-        store, name = self.restplug.store, self.resource.name
+        collection = self.restplug.collection(self.resource.name)
         pending = await asyncio.to_thread(self.validate, apps)
         now = datetime.now(UTC).isoformat()
         # Apps another writer changed meanwhile are re-read and merged again, after a short
@@ -184,10 +185,10 @@ class Ingest:
                 break
             if round:
                 await asyncio.sleep(random.uniform(0, 0.002 * min(round, 10)))
-            found = await store.find(name, FindQuery({"_id": {"$in": list(pending)}}))
+            found = await collection.find(FindQuery({"_id": {"$in": list(pending)}}))
             stored = {s.id: s for s in found}
             writes = await asyncio.to_thread(self.prepare, pending, stored, now)
-            results = await store.bulk_write(name, writes)
+            results = await collection.bulk(writes)
             retry = set()
             for write, applied in zip(writes, results, strict=True):
                 if not applied:

@@ -1,16 +1,13 @@
-"""The catalogue plugin: the ``apps`` resource and the ``demo-data`` command."""
+"""The catalogue plugin: the ``apps`` resource, package ingest, price histories and their demo
+data."""
 
 from __future__ import annotations
 
-import click
-
 from restplug import ALL_OPERATORS, EQUALITY_OPERATORS, Context, Resource, Route, Scope, hookimpl
-from restplug.commands import with_restplug
 from restplug_catalog.demo import generate_apps
 from restplug_catalog.history import HISTORY_OPERATION, history_handler, latest_prices
 from restplug_catalog.package import PACKAGE_OPERATION, package_handler
 from restplug_catalog.schemas import AppReadSchema, AppSchema
-from restplug_catalog.tasks import load_demo_tasks
 
 LIST = ("in", "not_in")
 
@@ -77,24 +74,10 @@ def register_routes(restplug: Context) -> list[Route]:
 
 
 @hookimpl
-def register_commands(cli: click.Group) -> None:
-    @cli.command("demo-data")
-    @click.option("--count", default=10_000, show_default=True, help="how many apps")
-    @click.option("--seed", default=0, show_default=True, help="the same seed, the same apps")
-    @click.option("--if-empty", is_flag=True, help="load nothing when the store has apps")
-    def demo_data(count: int, seed: int, if_empty: bool) -> None:
-        """Load a deterministic, realistic demo catalogue into the store."""
-
-        async def load(restplug: Context) -> None:
-            if if_empty and await restplug.store.count(APPS.name, {}):
-                click.echo("the store already has apps; nothing loaded")
-                return
-            loaded = await restplug.upsert_all(APPS, generate_apps(count, seed), total=count)
-            # Tasks are the catalog_tasks plugin's: a deployer may have disabled it.
-            if restplug.pm.get_plugin("catalog_tasks") is None:
-                click.echo(f"loaded {loaded} apps (catalog_tasks is disabled: no tasks)")
-                return
-            tasks = await load_demo_tasks(restplug, 20, seed, max_app_id=count)
-            click.echo(f"loaded {loaded} apps and {tasks} tasks")
-
-        with_restplug(load)
+async def load_demo_data(
+    restplug: Context, count: int, seed: int, if_empty: bool
+) -> dict[str, int]:
+    """``count`` realistic apps (:func:`restplug_catalog.demo.generate_apps`)."""
+    if if_empty and await restplug.collection(APPS.name).count():
+        return {APPS.name: 0}
+    return {APPS.name: await restplug.upsert_all(APPS, generate_apps(count, seed), total=count)}

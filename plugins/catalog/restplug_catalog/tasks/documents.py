@@ -18,10 +18,10 @@ from restplug import (
     optional,
     positive_int,
 )
-from restplug.web import etag_of, strong_match
+from restplug.web import strong_match
 
 if TYPE_CHECKING:
-    from restplug import DocumentStore
+    from restplug import Collection
 
 SCOPE = Scope("backend/tasks")
 #: Where a task may go from each status; a status not listed here is unknown.
@@ -34,7 +34,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 FORWARDING_STATES = ("pending", "done", "failed", "off")
 #: Answers that say "not now" rather than "never": forwarding retries them like 5xx.
 RETRYABLE_CLIENT_ERRORS = frozenset({408, 425, 429})
-#: Reads are answered from the store each time; nobody on the way may keep a copy.
+#: Reads are the server's to cache (every write renews them): nobody on the way keeps a copy.
 NO_STORE = {"Cache-Control": "private, no-store"}
 #: Compare-and-set rounds before a write gives up: losing one round means another write got in
 #: between (a worker's PATCH, the forwarder's bookkeeping), losing this many means a storm.
@@ -145,7 +145,9 @@ class TaskPatchSchema(Schema):
     error = fields.String(allow_none=True, validate=validate.Length(max=10_000))
 
 
-#: Only for the list parser (filters, sort, cursors): never registered, so no CRUD routes.
+#: Registered without the core's routes: no client chooses an id, there is no PUT or DELETE,
+#: and a status change is a transition (see ``views``).  The forwarder's start-up scan filters
+#: on the forwarding state, hence its index.
 TASKS = Resource(
     name="tasks",
     schema=TaskSchema,
@@ -154,9 +156,9 @@ TASKS = Resource(
     filters={"status": ("in",), "type": ("in",)},
     sorts=("created_at",),
     default_order=("-created_at",),
+    indexes=("forwarding.state",),
+    default_routes=False,
 )
-#: The forwarder's start-up scan filters on the forwarding state.
-INDEX_PATHS = [*TASKS.index_paths, "forwarding.state"]
 
 
 def utc_now() -> datetime:
@@ -189,7 +191,7 @@ def new_task(id: str, task_type: str, payload: dict[str, Any], *, forward: bool)
 
 
 async def update_task(
-    store: DocumentStore,
+    tasks: Collection,
     id: str,
     change: Callable[[dict[str, Any]], dict[str, Any]],
     *,
@@ -204,15 +206,14 @@ async def update_task(
     one exact version: a different one raises PreconditionFailed at once.  PreconditionFailed
     also ends a storm of :data:`CAS_ROUNDS` lost rounds.  None when there is no such task."""
     for _ in range(CAS_ROUNDS):
-        stored = await store.get(TASKS.name, id)
+        stored = await tasks.get(id)
         if stored is None:
             return None
         if if_match is not None and not strong_match(if_match, stored.etag):
             raise PreconditionFailed(id)
         document = change(stored.document)
-        etag = etag_of(document)
         try:
-            await store.replace(TASKS.name, id, document, etag, if_etag=stored.etag)
+            etag = await tasks.replace(id, document, if_etag=stored.etag)
         except PreconditionFailed:
             continue
         except NotFound:

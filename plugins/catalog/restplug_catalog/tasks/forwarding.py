@@ -16,8 +16,8 @@ from weakref import WeakKeyDictionary
 
 import aiohttp
 
-from restplug import Conflict, FindQuery, crash_point
-from restplug.web import JSON, dumps, etag_of
+from restplug import FindQuery, Write, crash_point
+from restplug.web import JSON, dumps
 from restplug_catalog.demo import generate_tasks
 from restplug_catalog.tasks.documents import (
     RETRYABLE_CLIENT_ERRORS,
@@ -29,7 +29,7 @@ from restplug_catalog.tasks.documents import (
 )
 
 if TYPE_CHECKING:
-    from restplug import Context, DocumentStore, Settings
+    from restplug import Collection, Context, Settings
 
 # -- forwarding -----------------------------------------------------------------------------
 
@@ -52,13 +52,14 @@ class Backoff:
 
 class Forwarder:
     """POSTs pending tasks to the orchestrator, retrying with backoff, from a few background
-    workers.  The store is the queue: each attempt re-reads the task and records its outcome
-    in ``forwarding``; the in-memory schedule only says when to look again."""
+    workers.  The tasks' collection is the queue: each attempt re-reads the task and records
+    its outcome in ``forwarding`` (a write like any other: cached reads renew, plugins are
+    told); the in-memory schedule only says when to look again."""
 
     def __init__(
-        self, store: DocumentStore, url: str, timeout: float, backoff: Backoff, workers: int
+        self, tasks: Collection, url: str, timeout: float, backoff: Backoff, workers: int
     ) -> None:
-        self._store = store
+        self._tasks = tasks
         self._url = url
         self._timeout = timeout
         self._backoff = backoff
@@ -69,13 +70,13 @@ class Forwarder:
         self._session: aiohttp.ClientSession | None = None
 
     @classmethod
-    def from_settings(cls, store: DocumentStore, settings: Settings) -> Forwarder:
+    def from_settings(cls, tasks: Collection, settings: Settings) -> Forwarder:
         backoff = Backoff(
             settings["RESTPLUG_ORCHESTRATOR_RETRY_BASE_MS"] / 1000,
             settings["RESTPLUG_ORCHESTRATOR_RETRY_MAX_MS"] / 1000,
         )
         return cls(
-            store,
+            tasks,
             settings["RESTPLUG_ORCHESTRATOR_URL"],
             settings["RESTPLUG_ORCHESTRATOR_TIMEOUT_MS"] / 1000,
             backoff,
@@ -84,9 +85,7 @@ class Forwarder:
 
     async def start(self) -> None:
         """Schedule every forward a previous run left pending, then start the workers."""
-        pending = await self._store.find(
-            TASKS.name, FindQuery({"forwarding.state": {"$eq": "pending"}})
-        )
+        pending = await self._tasks.find(FindQuery({"forwarding.state": {"$eq": "pending"}}))
         for stored in pending:
             self.schedule(stored.id, _seconds_until(stored.document["forwarding"]))
         if pending:
@@ -139,7 +138,7 @@ class Forwarder:
                 self.schedule(id, self._backoff.maximum)
 
     async def _attempt(self, id: str) -> None:
-        stored = await self._store.get(TASKS.name, id)
+        stored = await self._tasks.get(id)
         if stored is None or stored.document["forwarding"]["state"] != "pending":
             return
         state, error = await self._send(stored.document)
@@ -162,7 +161,7 @@ class Forwarder:
                 },
             }
 
-        await update_task(self._store, id, record)
+        await update_task(self._tasks, id, record)
         if delay is not None:
             log.warning("forwarding task %s failed (%s); retry in %.1f s", id, error, delay)
             self.schedule(id, delay)
@@ -209,27 +208,38 @@ async def register_task(
 ) -> tuple[dict[str, Any], str]:
     """Store a new task, then hand it to the forwarder: stored first, so a crash before the
     forward leaves a pending forward to resume.  Raises Conflict when ``id`` is taken."""
-    forward = restplug.settings["RESTPLUG_ORCHESTRATOR_URL"] is not None
-    document = new_task(id or uuid.uuid4().hex, task_type, payload, forward=forward)
-    etag = etag_of(document)
-    await restplug.store.insert(TASKS.name, document["id"], document, etag)
-    forwarder = FORWARDERS.get(restplug)
-    if forwarder is not None:
-        forwarder.schedule(document["id"])
+    document = new_task(id or uuid.uuid4().hex, task_type, payload, forward=_forwards(restplug))
+    etag = await restplug.collection(TASKS.name).insert(document["id"], document)
+    _schedule(restplug, [document["id"]])
     return document, etag
 
 
 async def load_demo_tasks(
     restplug: Context, count: int, seed: int, *, max_app_id: int = 100
 ) -> int:
-    """Register the demo tasks of :func:`restplug_catalog.demo.generate_tasks`; returns how
-    many were new.  Ids derive from the seed, so a re-run adds nothing and leaves the tasks
-    already there (whose status may have moved on) alone."""
-    loaded = 0
-    for index, task in enumerate(generate_tasks(count, seed, max_app_id=max_app_id)):
-        try:
-            await register_task(restplug, task["type"], task["payload"], f"demo-{seed}-{index}")
-        except Conflict:
-            continue
-        loaded += 1
-    return loaded
+    """Register the demo tasks of :func:`restplug_catalog.demo.generate_tasks` in one bulk
+    write; returns how many were new.  Ids derive from the seed, so a re-run adds nothing and
+    leaves the tasks already there (whose status may have moved on) alone."""
+    forward = _forwards(restplug)
+    documents = [
+        new_task(f"demo-{seed}-{index}", task["type"], task["payload"], forward=forward)
+        for index, task in enumerate(generate_tasks(count, seed, max_app_id=max_app_id))
+    ]
+    applied = await restplug.collection(TASKS.name).bulk(
+        [Write(document["id"], document) for document in documents]
+    )
+    new = [document["id"] for document, ok in zip(documents, applied, strict=True) if ok]
+    _schedule(restplug, new)
+    return len(new)
+
+
+def _forwards(restplug: Context) -> bool:
+    return restplug.settings["RESTPLUG_ORCHESTRATOR_URL"] is not None
+
+
+def _schedule(restplug: Context, ids: list[str]) -> None:
+    """Hand stored tasks to the running forwarder (none: the next start finds them)."""
+    forwarder = FORWARDERS.get(restplug)
+    if forwarder is not None:
+        for id in ids:
+            forwarder.schedule(id)

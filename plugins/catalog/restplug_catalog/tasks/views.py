@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import web
@@ -12,6 +12,7 @@ from restplug import Handler, PreconditionFailed, Problem, Route
 from restplug.web import (
     JSON,
     MERGE_PATCH,
+    cached_response,
     entry,
     header,
     json_content,
@@ -21,7 +22,6 @@ from restplug.web import (
     problem_response,
     read_json,
     require_bounded,
-    send_entry,
 )
 from restplug_catalog.tasks.documents import (
     NO_STORE,
@@ -86,6 +86,7 @@ class TaskViews:
 
     def __init__(self, restplug: Context) -> None:
         self.restplug = restplug
+        self.tasks = restplug.collection(TASKS.name)
         self.parser = restplug.list_parser(TASKS)
 
     def routes(self) -> list[Route]:
@@ -119,17 +120,40 @@ class TaskViews:
 
     async def list(self, request: web.Request) -> web.Response:
         parsed = self.parser.parse({name: request.query.getall(name) for name in request.query})
-        # Tasks skip the response cache: the forwarder writes them outside any request.
-        page = await list_entry(self.restplug, request, self.parser, parsed)
-        return send_entry(request, page, NO_STORE)
+
+        async def produce() -> dict[str, str]:
+            return await list_entry(self.restplug, request, self.parser, parsed)
+
+        return await self._cached(request, "list", None, parsed.params, produce)
 
     async def detail(self, request: web.Request) -> web.Response:
         if request.query:
             raise Problem(400, f"{next(iter(request.query))}: unknown parameter; allowed: none")
-        stored = await self.restplug.store.get(TASKS.name, request.match_info["id"])
-        if stored is None:
-            raise _not_found(request.match_info["id"])
-        return send_entry(request, entry(stored.document, ETag=stored.etag), NO_STORE)
+        id = request.match_info["id"]
+
+        async def produce() -> dict[str, str]:
+            stored = await self.tasks.get(id)
+            if stored is None:
+                raise _not_found(id)
+            return entry(stored.document, ETag=stored.etag)
+
+        return await self._cached(request, "item", id, None, produce)
+
+    async def _cached(
+        self,
+        request: web.Request,
+        kind: str,
+        id: str | None,
+        variant: Any,
+        produce: Callable[[], Awaitable[dict[str, str]]],
+    ) -> web.Response:
+        """A read through the server's cache (every task write renews it, the forwarder's
+        too), kept by no client or proxy: tasks are private to the workers."""
+        response = await cached_response(
+            self.restplug, request, TASKS.name, kind, id, variant, produce
+        )
+        response.headers.update(NO_STORE)
+        return response
 
     async def patch(self, request: web.Request) -> web.Response:
         id = request.match_info["id"]
@@ -138,9 +162,7 @@ class TaskViews:
         if if_match is None and self.restplug.settings.require_if_match:
             raise Problem(428, "send If-Match with the ETag of the version you are changing")
         try:
-            updated = await update_task(
-                self.restplug.store, id, _transition(patch), if_match=if_match
-            )
+            updated = await update_task(self.tasks, id, _transition(patch), if_match=if_match)
         except PreconditionFailed:
             if if_match is not None:
                 raise Problem(

@@ -1,0 +1,107 @@
+"""``restplug.collection(name)``: the one door for a resource's documents.  A plugin's write
+through it is seen as a client's: cached reads renew, the search index finds it, and
+``documents_changed`` tells every plugin, once per write batch."""
+
+from __future__ import annotations
+
+import pytest
+
+from restplug import Change, Collection, FindQuery, Write, hookimpl
+from restplug.app import RESTPLUG
+from restplug.errors import Conflict, NotFound, PreconditionFailed
+from restplug.http import etag_of
+from restplug.testing import AllowWrites
+
+APPS = "/api/v1/apps"
+
+
+def app(id: int, name: str) -> dict:
+    return {"id": id, "name": name, "type": "game"}
+
+
+class Recorder:
+    """Records each ``documents_changed`` call: (resource, [(id, name or None)])."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[tuple[object, str | None]]]] = []
+
+    @hookimpl
+    def documents_changed(self, resource, changes):
+        assert all(isinstance(change, Change) for change in changes)
+        named = [(c.id, c.document and c.document["name"]) for c in changes]
+        self.calls.append((resource.name, named))
+
+
+@pytest.fixture
+async def setup(restplug_client):
+    recorder = Recorder()
+    client = await restplug_client(plugins=[AllowWrites(), recorder])
+    return client, client.app[RESTPLUG].collection("apps"), recorder
+
+
+async def test_an_unknown_name_is_a_clear_error(setup):
+    client, apps, _ = setup
+    assert isinstance(apps, Collection) and apps.name == "apps"
+    with pytest.raises(LookupError, match=r"'games'.*apps"):
+        client.app[RESTPLUG].collection("games")
+
+
+async def test_reads_and_compare_and_set_writes(setup):
+    _, apps, _ = setup
+    etag = await apps.insert(1, app(1, "Hades"))
+    assert etag == etag_of(app(1, "Hades"))
+    with pytest.raises(Conflict):
+        await apps.insert(1, app(1, "Hades again"))
+    stored = await apps.get(1)
+    assert stored is not None and (stored.document["name"], stored.etag) == ("Hades", etag)
+
+    renamed = await apps.replace(1, app(1, "Hades II"), if_etag=etag)
+    with pytest.raises(PreconditionFailed):  # the ETag read before is stale now
+        await apps.replace(1, app(1, "Lost update"), if_etag=etag)
+    with pytest.raises(PreconditionFailed):
+        await apps.delete(1, if_etag=etag)
+    with pytest.raises(NotFound):
+        await apps.replace(2, app(2, "Nobody"))
+    assert (await apps.get(1)).etag == renamed
+
+    await apps.insert(2, app(2, "Celeste"))
+    assert await apps.count() == 2
+    assert await apps.count({"name": "Celeste"}) == 1
+    found = await apps.find(FindQuery(sort=[("name", 1)]))
+    assert [s.document["name"] for s in found] == ["Celeste", "Hades II"]
+    await apps.delete(1, if_etag=renamed)
+    assert await apps.get(1) is None
+    with pytest.raises(NotFound):
+        await apps.delete(1)
+
+
+async def test_a_write_renews_cached_reads_and_reaches_the_search_index(setup):
+    client, apps, _ = setup
+    await apps.insert(1, app(1, "Hollow Knight"))
+    for path in (f"{APPS}/1", f"{APPS}?search=hollow"):
+        await client.get(path)
+        assert (await client.get(path)).headers["X-Cache"] == "HIT"
+    await apps.replace(1, app(1, "Silksong"))
+    detail = await client.get(f"{APPS}/1")
+    assert (detail.headers["X-Cache"], (await detail.json())["name"]) == ("MISS", "Silksong")
+    assert (await (await client.get(f"{APPS}?search=hollow")).json())["total"] == 0
+    assert (await (await client.get(f"{APPS}?search=silksong")).json())["total"] == 1
+
+
+async def test_every_write_tells_the_plugins_once_per_batch(setup):
+    client, apps, recorder = setup
+    await apps.insert(1, app(1, "One"))
+    await apps.delete(1)
+    applied = await apps.bulk(
+        [Write(id, app(id, f"Bulk {id}")) for id in range(10, 15)] + [Write(99, None)]
+    )
+    assert applied == [True] * 5 + [False]  # the delete of a missing id does not apply
+    assert (await apps.get(10)).etag == etag_of(app(10, "Bulk 10"))  # ETag filled in
+    # The core's routes go through the same door.
+    assert (await client.post(APPS, json=app(2, "Two"))).status == 201
+    assert recorder.calls == [
+        ("apps", [(1, "One")]),
+        ("apps", [(1, None)]),
+        ("apps", [(id, f"Bulk {id}") for id in range(10, 15)]),
+        ("apps", [(2, "Two")]),
+    ]
