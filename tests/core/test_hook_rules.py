@@ -494,7 +494,8 @@ async def test_hook_load_demo_data(tmp_path):
             return None
 
     plugins = Memos("memos"), Loader("b"), Nothing("none"), Loader("a")
-    restplug = await configure(tmp_path, *plugins)
+    # The catalogue's own demo data is not this test's.
+    restplug = await configure(tmp_path, *plugins, RESTPLUG_DISABLE_PLUGINS="catalog,catalog_tasks")
     await restplug.start()
     try:
         kwargs = {"restplug": restplug, "count": 2, "if_empty": False}
