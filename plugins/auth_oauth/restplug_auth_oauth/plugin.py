@@ -9,7 +9,6 @@ authenticates nor votes, so writes stay closed by the core's default policy.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
 from typing import Any, Protocol
 from weakref import WeakKeyDictionary
 
@@ -91,15 +90,14 @@ def describe_route(restplug: Context) -> dict[str, Any] | None:
 
 
 @hookimpl
-def authenticate(restplug: Context, request: web.Request) -> Awaitable[Identity] | None:
-    """A plain function on purpose: ``authenticate`` takes the first non-None answer, and a
-    coroutine is never None.  Returning None right away when there is no bearer token leaves
-    the request to other authentication plugins; the core awaits the verification."""
+async def authenticate(restplug: Context, request: web.Request) -> Identity | None:
+    """The identity behind a bearer token; None without one, which leaves the request to
+    other authentication plugins."""
     verifier = _verifiers.get(restplug)
-    if verifier is None:
-        return None
     token = bearer_token(request)
-    return None if token is None else verifier.identify(token)
+    if verifier is None or token is None:
+        return None
+    return await verifier.identify(token)
 
 
 @hookimpl
