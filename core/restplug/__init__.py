@@ -36,8 +36,10 @@ from restplug.errors import (  # noqa: E402
     PreconditionFailed,
     Problem,
     QueryTimeout,
+    UnsupportedQuery,
 )
 from restplug.failopen import FailOpen  # noqa: E402
+from restplug.fragments import SUPPORTED_OPERATORS, check_fragment  # noqa: E402
 from restplug.methods import FilterMethod, Fragment, SortMethod  # noqa: E402
 from restplug.permissions import Denial, Requirement, Scope, Vote  # noqa: E402
 from restplug.resources import Resource  # noqa: E402
@@ -46,6 +48,7 @@ from restplug.search.protocol import SearchIndex  # noqa: E402
 from restplug.stores.protocol import DocumentStore, FindQuery, Stored, Write  # noqa: E402
 
 __all__ = [
+    "SUPPORTED_OPERATORS",
     "Backend",
     "BackendUnavailable",
     "CacheBackend",
@@ -73,9 +76,11 @@ __all__ = [
     "Settings",
     "SortMethod",
     "Stored",
+    "UnsupportedQuery",
     "Vote",
     "Write",
     "__version__",
+    "check_fragment",
     "hookimpl",
     "http_url",
     "non_negative_int",

@@ -15,7 +15,7 @@ def discount_keys(restplug: Restplug, resource: Resource) -> list[tuple[str, int
 
 
 @hookimpl
-def register_sorts(resource: Resource) -> list[SortMethod] | None:
+def register_sorts(restplug: Restplug, resource: Resource) -> list[SortMethod] | None:
     if not has_prices(resource):
         return None
     return [
@@ -24,5 +24,6 @@ def register_sorts(resource: Resource) -> list[SortMethod] | None:
             discount_keys,
             "latest discount in RESTPLUG_MAIN_COUNTRY; apps without a price there last",
             missing_last=True,
+            index_paths=tuple(path for path, _ in discount_keys(restplug, resource)),
         )
     ]
