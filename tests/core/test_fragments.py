@@ -159,13 +159,13 @@ async def test_a_fragment_outside_the_subset_stops_start_up(tmp_path: Path) -> N
 
 async def test_a_declared_example_the_field_refuses_stops_start_up(tmp_path: Path) -> None:
     method = FilterMethod("n", fields.Integer(), answering({"a": 1}), examples=("many",))
-    with pytest.raises(ConfigError, match="filter 'n' .* example 'many' is not a valid value"):
+    with pytest.raises(ConfigError, match=r"filter 'n' .* example 'many' is not a valid value"):
         await start(tmp_path, Methods(method))
 
 
 async def test_a_bad_sort_key_stops_start_up(tmp_path: Path) -> None:
     sort = SortMethod("sideways", lambda restplug, resource: [("name", 2)])
-    with pytest.raises(ConfigError, match="sort 'sideways' .* must be 1 or -1"):
+    with pytest.raises(ConfigError, match=r"sort 'sideways' .* must be 1 or -1"):
         await start(tmp_path, Methods(sort=sort))
 
 
