@@ -13,7 +13,14 @@ from aiohttp import web
 
 from restplug.app import Restplug
 from restplug.errors import Problem
-from restplug.openapi import CACHE_HEADERS, header, json_content, page_schema, problem_response
+from restplug.openapi import (
+    CACHE_HEADERS,
+    header,
+    id_parameter,
+    json_content,
+    page_schema,
+    problem_response,
+)
 from restplug.query import DEFAULT_SIZE, MAX_PAGE, MAX_SIZE, bad_parameter, int_param, pages
 from restplug.resources import Resource
 from restplug.routes import Handler
@@ -86,28 +93,33 @@ def history_handler(restplug: Restplug, resource: Resource) -> Handler:
     return history
 
 
+def history_operation(resource: Resource) -> dict[str, Any]:
+    """The OpenAPI operation of the price history below ``resource``'s documents."""
+    return {**HISTORY_OPERATION, "parameters": [id_parameter(resource), *HISTORY_PARAMETERS]}
+
+
+#: The history's parameters after the document's id.
+HISTORY_PARAMETERS = [
+    {
+        "name": "country",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": COUNTRY_TEXT},
+    },
+    {
+        "name": "page",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+    },
+    {
+        "name": "size",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_SIZE},
+    },
+]
 HISTORY_OPERATION = {
     "summary": "Price history of an app in one country, newest first",
     "tags": ["apps"],
-    "parameters": [
-        {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
-        {
-            "name": "country",
-            "in": "path",
-            "required": True,
-            "schema": {"type": "string", "pattern": COUNTRY_TEXT},
-        },
-        {
-            "name": "page",
-            "in": "query",
-            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
-        },
-        {
-            "name": "size",
-            "in": "query",
-            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_SIZE},
-        },
-    ],
     "responses": {
         "200": json_content(
             page_schema(

@@ -11,7 +11,7 @@ from restplug.permissions import Scope
 from restplug.resources import ALL_OPERATORS, EQUALITY_OPERATORS, Resource
 from restplug.routes import Route
 from restplug_catalog.demo import generate_apps
-from restplug_catalog.history import HISTORY_OPERATION, history_handler, latest_prices
+from restplug_catalog.history import history_handler, history_operation, latest_prices
 from restplug_catalog.package import PACKAGE_OPERATION, package_handler
 from restplug_catalog.schemas import AppReadSchema, AppSchema
 from restplug_catalog.tasks import load_demo_tasks
@@ -75,7 +75,7 @@ def register_routes(restplug: Restplug) -> list[Route]:
             "read",
             None,
             APPS.name,
-            HISTORY_OPERATION,
+            history_operation(APPS),
         ),
     ]
 

@@ -16,7 +16,7 @@ from restplug.http import (
     read_json,
     require_bounded,
 )
-from restplug.openapi import header, json_content, problem_response
+from restplug.openapi import header, id_parameter, json_content, problem_response
 from restplug.query import ListParser
 from restplug.routes import Handler, Route
 from restplug.views import entry, list_entry, merge_patch, send_entry
@@ -163,7 +163,7 @@ def _not_found(id: str) -> Problem:
 
 #: The OpenAPI operations (the schema classes become components).
 _TASK = json_content(TaskSchema, "the task", ETag=header("the version, for If-Match"))
-_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+_ID = id_parameter(TASKS)
 _IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"}}
 _IF_NONE_MATCH = {**_IF_MATCH, "name": "If-None-Match"}
 _TAGS = [TASKS.name]
