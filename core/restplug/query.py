@@ -258,11 +258,8 @@ class ListParser:
                 check_fragment(fragment.filter)
             except UnsupportedQuery as exc:
                 log.error(
-                    "%s: filter %r of plugin %s answered a fragment outside the supported "
-                    "subset: %s",
-                    self.resource.name,
-                    name,
-                    method.plugin or "?",
+                    "%s answered a fragment outside the supported subset: %s",
+                    self._named("filter", method),
                     exc,
                 )
                 raise Problem(
