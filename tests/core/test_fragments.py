@@ -149,12 +149,24 @@ async def start(tmp_path: Path, plugin: Methods) -> Restplug:
     return configured
 
 
-async def test_a_fragment_outside_the_subset_stops_start_up(tmp_path: Path) -> None:
-    regex = FilterMethod("named", fields.String(), answering({"name": {"$regex": "^W"}}))
+@pytest.mark.parametrize(
+    ("fragment", "named"),
+    [
+        ({"name": {"$regex": "^W"}}, "$regex"),
+        ({"genres": {"$all": ["RPG"]}}, "$all"),
+        ({"genres": {"$size": 2}}, "$size"),
+        ({"genres": {"$elemMatch": {"$eq": "RPG"}}}, "$elemMatch"),
+        ({"$nor": [{"type": "game"}]}, "$nor"),
+    ],
+)
+async def test_a_fragment_outside_the_subset_stops_start_up(
+    tmp_path: Path, fragment: dict, named: str
+) -> None:
+    method = FilterMethod("named", fields.Boolean(), answering(fragment))
     with pytest.raises(ConfigError) as caught:
-        await start(tmp_path, Methods(regex))
+        await start(tmp_path, Methods(method))
     message = str(caught.value)
-    assert "apps: filter 'named' of plugin" in message and "$regex" in message
+    assert "apps: filter 'named' of plugin" in message and named in message
 
 
 async def test_a_declared_example_the_field_refuses_stops_start_up(tmp_path: Path) -> None:
