@@ -42,9 +42,11 @@ from restplug.errors import (  # noqa: E402
     PreconditionFailed,
     Problem,
     QueryTimeout,
+    UnsupportedQuery,
 )
 from restplug.failopen import FailOpen  # noqa: E402
 from restplug.faults import crash_point  # noqa: E402
+from restplug.fragments import SUPPORTED_OPERATORS, check_fragment  # noqa: E402
 from restplug.methods import FilterMethod, Fragment, SortMethod  # noqa: E402
 from restplug.permissions import (  # noqa: E402
     Authenticated,
@@ -71,6 +73,7 @@ __all__ = [
     "ALL_OPERATORS",
     "EQUALITY_OPERATORS",
     "INT64_MAX",
+    "SUPPORTED_OPERATORS",
     "Authenticated",
     "Backend",
     "BackendUnavailable",
@@ -105,11 +108,13 @@ __all__ = [
     "Settings",
     "SortMethod",
     "Stored",
+    "UnsupportedQuery",
     "Vote",
     "Write",
     "__version__",
     "all_of",
     "any_of",
+    "check_fragment",
     "crash_point",
     "hookimpl",
     "http_url",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import itertools
 import logging
@@ -180,8 +181,8 @@ class Restplug:
             self.backends[kind] = choose(kind, url, backends).factory(url, self.settings)
 
     async def _list_parser(self, resource: Resource) -> ListParser:
-        filters = await call(self.pm, "register_filters", restplug=self, resource=resource)
-        sorts = await call(self.pm, "register_sorts", restplug=self, resource=resource)
+        filters = await self._methods("register_filters", resource)
+        sorts = await self._methods("register_sorts", resource)
         taken = {*resource.filters, *RESERVED}
         for method in filters:
             if method.name in taken:
@@ -192,7 +193,17 @@ class Restplug:
             if method.name in sort_names:
                 raise ConfigError(f"{resource.name}: sort {method.name!r} is declared twice")
             sort_names.add(method.name)
-        return ListParser(self, resource, filters, sorts)
+        parser = ListParser(self, resource, filters, sorts)
+        parser.check_index_paths()
+        return parser
+
+    async def _methods(self, hook: str, resource: Resource) -> list[Any]:
+        """The filter or sort methods plugins add to a resource, each tagged with its plugin's
+        name (for the errors that name it)."""
+        return [
+            dataclasses.replace(method, plugin=plugin)
+            for plugin, method in await call(self.pm, hook, restplug=self, resource=resource)
+        ]
 
     async def start(self) -> None:
         """Open the backends, prepare every collection, run the plugins' startup hooks."""
@@ -200,13 +211,20 @@ class Restplug:
         for backend in self.backends.values():
             await backend.open()
         for resource in self.resources.values():
-            await self.store.prepare(resource.name, resource.index_paths)
+            await self.store.prepare(resource.name, self.parsers[resource.name].index_paths)
         if self.search is not None:
             self.indexer = Indexer(
                 self.backends["store"], self.search, self.resources, timeout=self.query_timeout
             )
             await self.indexer.prepare()
             self.outbox.indexer = self.indexer
+        try:
+            for parser in self.parsers.values():
+                await parser.check_methods()
+        except ConfigError:
+            for backend in self.backends.values():
+                await backend.close()
+            raise
         await self.outbox.start()
         await call(self.pm, "startup", restplug=self)
 

@@ -86,5 +86,11 @@ class QueryTimeout(StoreError):
     """The store gave up on a query after ``RESTPLUG_QUERY_TIMEOUT_MS``."""
 
 
+class UnsupportedQuery(ValueError):
+    """A filter, sort or path outside the query language stores answer (see
+    :mod:`restplug.fragments`).  The core builds queries from checked input, so this means a
+    plugin's fragment outside the subset, or a bug: never bad input from a client."""
+
+
 class BackendUnavailable(Exception):
     """A backend (store, cache, search index) cannot be reached right now."""

@@ -137,7 +137,7 @@ def register_resources(restplug: Context) -> list[Resource]:
     """
 
 
-@hookspec(Combine.CONCATENATE)
+@hookspec(Combine.CONCATENATE_BY_PLUGIN)
 def register_filters(restplug: Context, resource: Resource) -> list[FilterMethod]:
     """Add method filters to a resource's list route.
 
@@ -145,19 +145,23 @@ def register_filters(restplug: Context, resource: Resource) -> list[FilterMethod
     the search index, or None).  Return a list of :class:`restplug.FilterMethod` (a
     query parameter, its marshmallow field and an async function turning the parsed value into
     a MongoDB-syntax filter fragment, optionally with a relevance ranking), or ``None`` to add
-    nothing to this resource.  The lists of all plugins are concatenated; a parameter
-    name used twice, or clashing with a field filter, stops start-up.
+    nothing to this resource.  A method's ``index_paths`` are indexed at start-up with the
+    resource's declared fields; its fragments, tried on its ``examples`` once the backends are
+    open, must keep to :data:`restplug.SUPPORTED_OPERATORS`.  The lists of all plugins are
+    concatenated, each method labelled with its plugin's name (start-up errors quote it); a
+    parameter name used twice, or clashing with a field filter, stops start-up.
     """
 
 
-@hookspec(Combine.CONCATENATE)
+@hookspec(Combine.CONCATENATE_BY_PLUGIN)
 def register_sorts(restplug: Context, resource: Resource) -> list[SortMethod]:
     """Add sort methods to a resource's ``order_by`` parameter.
 
     Called once per resource at start-up.  Return a list of
-    :class:`restplug.SortMethod` (a name usable in ``order_by`` and the document path
-    it sorts by), or ``None``.  The lists of all plugins are concatenated; a name used twice, or
-    clashing with a declared sort field, stops start-up.
+    :class:`restplug.SortMethod` (a name usable in ``order_by`` and the document paths it
+    sorts by, with the ``index_paths`` to index at start-up), or ``None``.  The lists of all
+    plugins are concatenated, each method labelled with its plugin's name; a name used twice,
+    or clashing with a declared sort field, stops start-up.
     """
 
 

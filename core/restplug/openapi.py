@@ -7,6 +7,7 @@ server: a generated client sends only what the server accepts and can parse ever
 
 from __future__ import annotations
 
+import functools
 from importlib import resources as package_files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow.field_converter import FieldConverterMixin
 from marshmallow import Schema, fields, missing
 
 from restplug import __version__
@@ -252,8 +254,7 @@ class OpenAPIBuilder:
             self.param_object(
                 "order_by",
                 {"type": "string", "enum": orders},
-                "- for descending; the server also takes a comma list of keys; default "
-                + ",".join(resource.default_order),
+                order_by_description(parser),
             ),
             self.fields_parameter(),
             self.param_object(
@@ -362,6 +363,11 @@ class OpenAPIBuilder:
                 ),
                 "304": {"description": "not modified (If-None-Match)"},
                 "400": problem_response("unknown parameter or bad value"),
+                **(
+                    {"501": problem_response("a filter's plugin built a query no store answers")}
+                    if parser.methods
+                    else {}
+                ),
             },
         }
 
@@ -370,9 +376,7 @@ class OpenAPIBuilder:
         self.partials[f"{name}Patch"] = (name, True)
         body = {"required": True, "content": {"application/json": {"schema": ref(name)}}}
         read = json_content(ref(self.reads[name]), "the document", ETag=header(ETAG))
-        id_field = resource.schema().fields[resource.id_field]
-        id_param = self.param("id", id_field, f"the {resource.id_field}", "path")
-        id_param["schema"].pop("readOnly", None)
+        id_param = id_parameter(resource)
         if_match = self.param_object(
             "If-Match", STRING, "the ETag of the version you change", "header"
         )
@@ -467,6 +471,34 @@ class OpenAPIBuilder:
         for name, (source, nullable) in self.partials.items():
             schemas[name] = partial(schemas[source], schemas, nullable=nullable)
         return document
+
+
+def id_parameter(resource: Resource, name: str = "id") -> dict[str, Any]:
+    """The path parameter of a resource's id, typed by its id field (an integer for apps, a
+    string for tasks), for the routes of a resource and those a plugin adds below it."""
+    field = resource.schema().fields[resource.id_field]
+    schema = _field_converter().field2property(field)
+    for key in ("readOnly", "default"):  # a path parameter is always sent
+        schema.pop(key, None)
+    return OpenAPIBuilder.param_object(name, schema, f"the {resource.id_field}", "path")
+
+
+@functools.cache
+def _field_converter() -> FieldConverterMixin:
+    """marshmallow fields to OpenAPI schemas, for scalar fields outside a document's build."""
+    plugin = MarshmallowPlugin()
+    APISpec(title="restplug", version=__version__, openapi_version="3.1.0", plugins=[plugin])
+    assert plugin.converter is not None
+    return plugin.converter
+
+
+def order_by_description(parser: ListParser) -> str:
+    """What ``order_by`` takes: the default, and what each sort method sorts by."""
+    text = "- for descending; the server also takes a comma list of keys; default " + ",".join(
+        parser.resource.default_order
+    )
+    methods = [f"{m.name}: {m.description}" for m in parser.sort_methods.values() if m.description]
+    return "; ".join([text, *methods])
 
 
 def complete_responses(op: dict[str, Any]) -> None:

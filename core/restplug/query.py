@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,15 @@ import orjson
 from marshmallow import ValidationError, fields
 
 from restplug.bounds import INT64_MAX, INT64_MIN, integer_text
-from restplug.errors import Problem
+from restplug.errors import (
+    BackendUnavailable,
+    ConfigError,
+    Problem,
+    QueryTimeout,
+    UnsupportedQuery,
+)
+from restplug.fragments import check_fragment, check_sort
+from restplug.methods import examples_of
 from restplug.resources import OPERATORS, choices, flatten_messages, from_text
 from restplug.stores.protocol import Filter, FindQuery, SortKey, Stored
 
@@ -30,6 +39,7 @@ if TYPE_CHECKING:
     from restplug.resources import Resource
     from restplug.stores.protocol import DocumentStore
 
+log = logging.getLogger("restplug")
 RESERVED = ("page", "size", "cursor", "order_by", "fields", "count")
 RELEVANCE = "relevance"
 #: The sort of a relevance-ranked list: its cursors hold the position in the ranking.
@@ -124,6 +134,71 @@ class ListParser:
             *(m.name for m in filter_methods if is_comma_list(m.field)),
         }
 
+    @property
+    def index_paths(self) -> list[str]:
+        """The paths the store indexes for this list: the resource's declared filters and
+        sorts, and what its methods declare."""
+        methods = [*self.methods.values(), *self.sort_methods.values()]
+        declared = [path for method in methods for path in method.index_paths]
+        return list(dict.fromkeys([*self.resource.index_paths, *declared]))
+
+    def check_index_paths(self) -> None:
+        """ConfigError for a method's index path that the resource's schema does not have: a
+        typo would leave the method without its index, unnoticed."""
+        for kind, methods in (("filter", self.methods), ("sort", self.sort_methods)):
+            for method in methods.values():
+                for path in method.index_paths:
+                    if path != "_id" and self.resource.field_at(path) is None:
+                        raise ConfigError(
+                            f"{self._named(kind, method)} declares the index path {path!r}, "
+                            f"which is not a path of {self.resource.name}"
+                        )
+
+    async def check_methods(self) -> None:
+        """Try every method filter with its examples (:func:`restplug.methods.examples_of`) and
+        check what it answers, and every sort method's keys: ConfigError naming the method and
+        its plugin for a fragment or key outside the query language, so that it stops
+        start-up instead of failing requests.  Run once the backends are open: a filter may
+        ask one (search does).  A filter refusing its example for a reason of the moment (a
+        Problem, such as 503 while the search index is down, or a backend error) is not
+        checked now: the check on every request still guards it."""
+        for method in self.methods.values():
+            for raw in examples_of(method):
+                await self._check_example(method, raw)
+        for sort in self.sort_methods.values():
+            keys = sort.keys(self.restplug, self.resource)
+            try:
+                check_sort(keys)
+            except UnsupportedQuery as exc:
+                raise ConfigError(f"{self._named('sort', sort)} sorts by {keys!r}: {exc}") from None
+
+    async def _check_example(self, method: FilterMethod, raw: str) -> None:
+        named = self._named("filter", method)
+        try:
+            value = from_text(method.field, raw)
+        except ValidationError as exc:
+            if not method.examples:
+                return  # derived from the field, which its validators refuse: not an example
+            message = "; ".join(flatten_messages(exc.messages))
+            raise ConfigError(
+                f"{named}: its example {raw!r} is not a valid value: {message}"
+            ) from None
+        try:
+            async with asyncio.timeout(self.restplug.query_timeout):
+                fragment = await method.apply(self.restplug, self.resource, value)
+        except (Problem, BackendUnavailable, QueryTimeout, OSError, TimeoutError) as exc:
+            log.warning("%s: not checked with %r now (%s)", named, raw, exc)
+            return
+        try:
+            check_fragment(fragment.filter)
+        except UnsupportedQuery as exc:
+            raise ConfigError(
+                f"{named}, given {raw!r}, answers an unsupported filter: {exc}"
+            ) from None
+
+    def _named(self, kind: str, method: FilterMethod | SortMethod) -> str:
+        return f"{self.resource.name}: {kind} {method.name!r} of plugin {method.plugin or '?'}"
+
     def parse(self, query: Mapping[str, Sequence[str]]) -> ListRequest:
         """Validate every parameter; any problem is a 400 naming it."""
         for name, values in query.items():
@@ -178,7 +253,22 @@ class ListParser:
         clauses = list(request.clauses)
         rank = None
         for name, value in request.methods:
-            fragment = await self.methods[name].apply(self.restplug, self.resource, value)
+            method = self.methods[name]
+            fragment = await method.apply(self.restplug, self.resource, value)
+            try:
+                check_fragment(fragment.filter)
+            except UnsupportedQuery as exc:
+                log.error(
+                    "%s answered a fragment outside the supported subset: %s",
+                    self._named("filter", method),
+                    exc,
+                )
+                raise Problem(
+                    501,
+                    f"{name}: this filter cannot be answered; its plugin built a query the "
+                    "store does not support (the error is logged)",
+                    title="Filter not supported",
+                ) from None
             clauses.append(fragment.filter)
             if fragment.ranking is not None and rank is None and not request.order_given:
                 rank = tuple(fragment.ranking)

@@ -89,10 +89,11 @@ def from_text(field: fields.Field, raw: str, *, validate: bool = True) -> Any:
     """A value of ``field``'s type from URL or query-string text.  Numbers must be written in
     ASCII (``8``, not a fullwidth 8, ``+8`` or ``8_0``: one value, one spelling) and fit what every
     store holds (signed 64-bit integers, finite floats).  ``validate=False`` skips the
-    field's validators (a filter may ask for values no document could hold).  Raises
-    ValidationError.  A ``List`` field takes a comma list, each item read by its inner field."""
+    field's validators (a filter may ask for values no document could hold).  A ``List``
+    takes a comma list, each item parsed by the inner field.  Raises ValidationError."""
     if isinstance(field, fields.List):
-        items = [from_text(field.inner, part, validate=validate) for part in raw.split(",")]
+        parts = [part.strip() for part in raw.split(",") if part.strip()]
+        items = [from_text(field.inner, part, validate=validate) for part in parts]
         if validate:
             field._validate(items)
         return items

@@ -17,7 +17,14 @@ from restplug.http import (
     require_bounded,
     strong_match,
 )
-from restplug.openapi import CACHE_HEADERS, header, json_content, page_schema, problem_response
+from restplug.openapi import (
+    CACHE_HEADERS,
+    header,
+    id_parameter,
+    json_content,
+    page_schema,
+    problem_response,
+)
 from restplug.query import DEFAULT_SIZE, MAX_PAGE, MAX_SIZE, bad_parameter, int_param, pages
 from restplug.views import cached_response, entry, list_entry, merge_patch, page_links, send_entry
 
@@ -34,6 +41,7 @@ __all__ = [
     "entry",
     "etag_of",
     "header",
+    "id_parameter",
     "int_param",
     "json_content",
     "json_response",

@@ -35,8 +35,11 @@ array met along the way is searched element by element (elements that are object
 array at the end of the path offers itself and each element.  That needs ``json_each``
 subqueries, which are slow on large collections; the store therefore records which paths have
 ever held an array (:func:`array_paths_of`) and passes them as ``array_paths`` so that paths
-never seen holding an array compile to the plain, indexable form.  Without ``array_paths``
-every path is assumed to possibly hold arrays: slower, but correct for any document.  For
+never seen holding an array compile to the plain, indexable form.  The same goes for an array
+index: ``price_story.0.price`` is plain when no element of a ``price_story`` has been an array
+(``price_story[]`` not recorded), although ``price_story`` holds arrays.  Without
+``array_paths`` every path is assumed to possibly hold arrays: slower, but correct for any
+document.  For
 ``$eq``/``$in`` on a path that does hold arrays, a store may also keep every document's
 equality keys at that path in a side table (``multikey``, see :func:`compile_filter`), which
 an index on ``(path, key, _id)`` serves as MongoDB's multikey indexes do.
@@ -61,13 +64,19 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-_SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}|[0-9]{1,9}")
-_MAX_SEGMENTS = 16
+from restplug.errors import UnsupportedQuery
+from restplug.fragments import (
+    FIELD_OPERATORS,
+    LOGICAL_OPERATORS,
+    SEGMENT,
+    check_sort,
+    parse_path,
+)
+
 #: Past this many values, $in/$nin pass their list as one JSON parameter.
 _LONG_IN = 16
 _INT64 = range(-(2**63), 2**63)
@@ -79,32 +88,8 @@ _STRINGS = (">= ''", "< x''")
 _BOOLEANS = (">= x'06'", "<= x'07'")
 
 _COMPARISONS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
-_FIELD_OPERATORS = {"$eq", "$ne", "$in", "$nin", "$exists", "$not", *_COMPARISONS}
 
 Predicate = Callable[["_Node"], str]
-
-
-class UnsupportedQuery(ValueError):
-    """A filter, sort or path outside what this compiler accepts.  The core builds queries, so
-    this means a bug or an unsupported construct, never bad user input reaching the store."""
-
-
-def parse_path(path: str) -> tuple[str, ...]:
-    """The segments of a dotted path, refusing anything that is not ``name(.name|.index)*``.
-
-    The strict shape is what makes it safe to write a path into SQL text: only identifiers and
-    digits can appear.  ``_id`` is the id column and takes no sub-path.
-    """
-    if not isinstance(path, str):
-        raise UnsupportedQuery(f"a path must be a string, not {type(path).__name__}")
-    segments = tuple(path.split("."))
-    if len(segments) > _MAX_SEGMENTS or not all(_SEGMENT.fullmatch(s) for s in segments):
-        raise UnsupportedQuery(f"invalid path {path!r}: expected dotted names and array indexes")
-    if segments[0].isdigit():
-        raise UnsupportedQuery(f"invalid path {path!r}: it cannot start with an array index")
-    if segments[0] == "_id" and len(segments) > 1:
-        raise UnsupportedQuery(f"invalid path {path!r}: _id is a scalar")
-    return segments
 
 
 def sort_key_sql(path: str, *, indexed: Iterable[str] = ()) -> str:
@@ -140,12 +125,8 @@ def compile_sort(
     indexed = frozenset(indexed)
     terms = []
     direction = 1
-    for item in sort:
-        if not (isinstance(item, Sequence) and len(item) == 2):
-            raise UnsupportedQuery(f"a sort key is (path, 1 | -1), not {item!r}")
-        path, direction = item
-        if direction not in (1, -1) or isinstance(direction, bool):
-            raise UnsupportedQuery(f"sort direction of {path!r} must be 1 or -1")
+    check_sort(sort)
+    for path, direction in sort:
         if path in constant:
             continue
         key = sort_key_sql(path, indexed=indexed)
@@ -180,9 +161,10 @@ def compile_filter(
 ) -> CompiledFilter:
     """Compile ``filter``.
 
-    ``array_paths`` lists the dotted paths (without array indexes) that may hold an array, as
-    :func:`array_paths_of` reports them; a path outside it is compiled as never meeting an
-    array.  ``None`` means "any path may hold an array".  ``indexed`` as for
+    ``array_paths`` lists the dotted paths (without array indexes) that may hold an array, and
+    ``path[]`` for those whose arrays may hold arrays, as :func:`array_paths_of` reports them; a
+    path outside it is compiled as never meeting an array.  ``None`` means "any path may hold an
+    array".  ``indexed`` as for
     :func:`sort_key_sql`.
 
     ``multikey`` lists the paths whose equality keys (:func:`multikeys`) the table
@@ -208,24 +190,29 @@ def compile_filter(
 
 
 def array_paths_of(document: Mapping[str, Any]) -> set[str]:
-    """The dotted paths (array indexes left out) at which ``document`` holds an array.
+    """The dotted paths (array indexes left out) at which ``document`` holds an array, and
+    ``path[]`` where an array at ``path`` holds an array (at any depth).
 
-    ``{"a": [{"b": [1]}], "c": {"d": []}}`` gives ``{"a", "a.b", "c.d"}``.  Keys that are not
-    identifiers are skipped: no filter path can name them, or anything below them.
+    ``{"a": [{"b": [1]}], "c": {"d": [[]]}}`` gives ``{"a", "a.b", "c.d", "c.d[]"}``.  Keys that
+    are not identifiers are skipped: no filter path can name them, or anything below them.
+    Knowing that no array holds an array lets ``a.0.b`` compile to a plain, indexable
+    expression although ``a`` holds arrays.
     """
     found: set[str] = set()
 
-    def walk(value: Any, path: str) -> None:
+    def walk(value: Any, path: str, in_array: bool) -> None:
         if isinstance(value, list):
             found.add(path)
+            if in_array:
+                found.add(path + ELEMENT)
             for item in value:
-                walk(item, path)
+                walk(item, path, True)
         elif isinstance(value, Mapping):
             for key, item in value.items():
-                if isinstance(key, str) and _SEGMENT.fullmatch(key) and not key.isdigit():
-                    walk(item, f"{path}.{key}" if path else key)
+                if isinstance(key, str) and SEGMENT.fullmatch(key) and not key.isdigit():
+                    walk(item, f"{path}.{key}" if path else key, False)
 
-    walk(document, "")
+    walk(document, "", False)
     return found
 
 
@@ -410,7 +397,7 @@ class _Compiler:
     def may_be_array(self, keypath: tuple[str, ...]) -> bool:
         if not keypath:
             return False  # the document itself is an object
-        return self.array_paths is None or ".".join(keypath) in self.array_paths
+        return self.array_paths is None or _name(keypath) in self.array_paths
 
     # -- filter structure -----------------------------------------------------------------
 
@@ -421,7 +408,7 @@ class _Compiler:
             raise UnsupportedQuery(f"a filter is a mapping, not {type(filter).__name__}")
         terms = []
         for key, value in filter.items():
-            if key in ("$and", "$or"):
+            if key in LOGICAL_OPERATORS:
                 if not isinstance(value, list) or not value:
                     raise UnsupportedQuery(f"{key} takes a non-empty list of filters")
                 parts = [self.filter(f, top=top and key == "$and") for f in value]
@@ -460,7 +447,7 @@ class _Compiler:
         return self.keyed(target, [spec]) or self.eq(target, spec)
 
     def operator(self, target: _Target, op: str, arg: Any) -> str:
-        if op not in _FIELD_OPERATORS:
+        if op not in FIELD_OPERATORS:
             raise UnsupportedQuery(f"{target.name}: unsupported operator {op}")
         if op == "$eq":
             return self.keyed(target, [arg]) or self.eq(target, arg)
@@ -622,9 +609,13 @@ class _Compiler:
         segment, rest = segments[0], segments[1:]
         if segment.isdigit():
             return self._any(
-                _Node.at(node.path.index(int(segment))), rest, keypath, predicate, elements
+                _Node.at(node.path.index(int(segment))),
+                rest,
+                _element(keypath),
+                predicate,
+                elements,
             )
-        child_keypath = (*keypath, segment)
+        child_keypath = _child(keypath, segment)
         direct = self._any(
             _Node.at(node.path.field(segment)), rest, child_keypath, predicate, elements
         )
@@ -651,9 +642,9 @@ class _Compiler:
             item = _Node.at(node.path.index(int(segment)))
             if not self.may_be_array(keypath):
                 return "1"
-            inside = _and([f"{item.type} IS NOT NULL", self.missing(item, rest, keypath)])
+            inside = _and([f"{item.type} IS NOT NULL", self.missing(item, rest, _element(keypath))])
             return f"CASE WHEN {node.type} IS 'array' THEN {inside} ELSE 1 END"
-        child_keypath = (*keypath, segment)
+        child_keypath = _child(keypath, segment)
         child = _Node.at(node.path.field(segment))
         in_object = _or([f"{child.type} IS NULL", self.missing(child, rest, child_keypath)])
         if not keypath:
@@ -703,12 +694,36 @@ class _Target:
 def _keypaths(
     start: tuple[str, ...], segments: Sequence[str], include_start: bool
 ) -> list[tuple[str, ...]]:
-    """The key paths (array indexes left out) of the values reached by following
-    ``segments`` from a value at key path ``start``."""
+    """The key paths of the values reached by following ``segments`` from a value at key path
+    ``start``: array indexes left out, but a value an index reaches is an element (see
+    :func:`_element`)."""
     out = [start] if include_start else []
     keypath = start
     for segment in segments:
-        if not segment.isdigit():
-            keypath = (*keypath, segment)
+        keypath = _element(keypath) if segment.isdigit() else _child(keypath, segment)
         out.append(keypath)
     return out
+
+
+#: The last segment of the key path of an array's elements: ``("a", ELEMENT)`` is where the
+#: elements of the arrays at ``a`` are, named ``a[]`` in the array paths.
+ELEMENT = "[]"
+
+
+def _element(keypath: tuple[str, ...]) -> tuple[str, ...]:
+    """The key path of the elements of an array at ``keypath``.  Elements of elements share it:
+    ``a[]`` stands for an array at any depth inside an array at ``a``."""
+    return keypath if keypath[-1:] == (ELEMENT,) else (*keypath, ELEMENT)
+
+
+def _child(keypath: tuple[str, ...], segment: str) -> tuple[str, ...]:
+    """The key path of a field of the value at ``keypath``: of an element, the field below the
+    array (MongoDB searches the objects of an array for a field, as its own)."""
+    return (*keypath[: -1 if keypath[-1:] == (ELEMENT,) else None], segment)
+
+
+def _name(keypath: tuple[str, ...]) -> str:
+    """A key path as the array paths name it: ``a.b`` or ``a.b[]``."""
+    if keypath[-1:] == (ELEMENT,):
+        return ".".join(keypath[:-1]) + ELEMENT
+    return ".".join(keypath)

@@ -4,18 +4,19 @@
 ``sqlite:////abs/path.db``.  Each collection is a table with columns ``_id``, ``doc``, ``etag``
 and ``idx``: ``_id`` keeps the id's own type (an integer and a string never collide), ``doc`` is
 the JSON text, ``idx`` the document reduced to the top-level keys that the paths given to
-:meth:`SQLiteStore.prepare` start with.  Filters and sorts are compiled by
-:mod:`restplug.stores.sqlfilter`, reading paths below those keys from ``idx``: SQLite parses the
-whole JSON text at every ``json_*`` call, and most of a large document (a long price history,
-say) is never filtered on.
+:meth:`SQLiteStore.prepare` start with (those without an array index).  Filters and sorts are
+compiled by :mod:`restplug.stores.sqlfilter`, reading paths below those keys from ``idx``:
+SQLite parses the whole JSON text at every ``json_*`` call, and most of a large document (a
+long price history, say) is never filtered on.
 
 The file is run off the event loop by :class:`restplug.sqlitedb.SQLiteDatabase` (one writer
 thread, pooled readers, WAL, a deadline on every statement), as the search index runs its own.
 
 Besides the collections, a table ``_restplug_arrays`` records every path at which some document
-of a collection has held an array (never forgotten, so it can only over-report).  A find reads
-it in the same snapshot as the documents and compiles paths that never held an array to the
-plain, indexable SQL; see the sqlfilter module.  A table ``_restplug_indexed`` holds each
+of a collection has held an array, and ``path[]`` where such an array has held an array (never
+forgotten, so it can only over-report).  A find reads it in the same snapshot as the documents
+and compiles paths that never held an array to the plain, indexable SQL; see the sqlfilter
+module.  A table ``_restplug_indexed`` holds each
 collection's ``idx`` keys, written by ``prepare`` together with the ``idx`` values it recomputes
 when they change, and read by every write (to fill ``idx``) and every find (to compile) in the
 same transaction as the rows, so processes sharing the file never mix two forms.
@@ -38,6 +39,7 @@ import contextlib
 import functools
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
@@ -50,15 +52,16 @@ from restplug.errors import (
     PreconditionFailed,
     QueryTimeout,
 )
+from restplug.fragments import parse_path
 from restplug.sqlitedb import SQLiteDatabase, check_id, quoted_table, transaction
 from restplug.stores.protocol import Filter, FindQuery, OutboxEntry, Stored, Write
 from restplug.stores.sqlfilter import (
+    ELEMENT,
     CompiledFilter,
     array_paths_of,
     compile_filter,
     compile_sort,
     multikeys,
-    parse_path,
     sort_key_sql,
 )
 
@@ -69,6 +72,9 @@ T = TypeVar("T")
 
 _ARRAYS_TABLE = "_restplug_arrays"
 _INDEXED_TABLE = "_restplug_indexed"
+#: A row of _ARRAYS_TABLE (not a path) saying that the collection records arrays held in
+#: arrays (``path[]``): its tables were created by this version, or ``prepare`` scanned them.
+_NESTED_RECORDED = ELEMENT
 # Rows per batch when prepare recomputes idx: bounds the memory a migration holds.
 _RENARROW_BATCH = 2000
 # Planner statistics: checked every this many writes to a collection, kept for tables of at
@@ -145,18 +151,23 @@ class SQLiteStore(SQLiteDatabase):
         compiler emits, so equality, ranges and sorts on the path use it; then refresh the
         planner statistics if they are missing or stale (see :meth:`_refresh_statistics`).
 
-        The paths' first segments become the collection's ``idx`` keys.  When they differ from
-        the recorded ones, every row's ``idx`` is recomputed and the indexes (whose expressions
-        name ``idx`` or ``doc`` by key) rebuilt, in one transaction.  That is start-up work
-        proportional to the table, so it is not bounded by ``timeout_ms``.
+        The first segments of the paths without an array index become the collection's ``idx``
+        keys.  When they differ from the recorded ones, every row's ``idx`` is recomputed and
+        the indexes (whose expressions name ``idx`` or ``doc`` by key) rebuilt, in one
+        transaction.  A path through an array index (``prices.US.price_story.0.price``) reaches
+        into a list, a history more often than not: the bulk of a document, which ``idx`` is
+        there to leave out.  Its index serves it from ``doc`` as well.
+
+        A collection from a file written before arrays held in arrays were recorded (see
+        :func:`_array_paths`) is scanned once for them, so that its paths through an array index
+        compile to their indexable form.  Both are start-up work proportional to the table, so
+        they are not bounded by ``timeout_ms``.
         """
         table = quoted_table(collection)
-        keys = sorted({parse_path(p)[0] for p in index_paths} - {"_id"})
+        keys = sorted({parse_path(p)[0] for p in index_paths if not _through_index(p)} - {"_id"})
         # Paths with an array index in them are left to json_each: their rows would need
         # MongoDB's rules for an index segment, for little use.
-        multikey = sorted(
-            {p for p in index_paths if p != "_id" and not any(s.isdigit() for s in parse_path(p))}
-        )
+        multikey = sorted({p for p in index_paths if p != "_id" and not _through_index(p)})
         indexes = {
             f"{collection}.{p}": f'CREATE INDEX "{collection}.{p}" ON {table} '
             f"({sort_key_sql(p, indexed=keys)}, _id)"
@@ -167,6 +178,8 @@ class SQLiteStore(SQLiteDatabase):
         def run(db: sqlite3.Connection) -> bool:
             with transaction(db, "IMMEDIATE"):
                 self._create_table(db, collection)
+                if _NESTED_RECORDED not in _recorded_arrays(db, collection):
+                    self._record_nested(db, collection)
                 recorded_keys, recorded_multikey = _indexed(db, collection)
                 if recorded_keys != keys:
                     self._renarrow(db, collection, keys)
@@ -189,6 +202,7 @@ class SQLiteStore(SQLiteDatabase):
                         db.execute(sql)
                         created = True
             self._tables.add(collection)
+            self._arrays.pop(collection, None)  # read again by the next write
             return created
 
         created = await self.run_write(run, bounded=False)
@@ -218,6 +232,26 @@ class SQLiteStore(SQLiteDatabase):
             )
             select = f"SELECT rowid, doc FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?"
             rows = db.execute(select, (rows[-1][0], _RENARROW_BATCH)).fetchall()
+
+    @staticmethod
+    def _record_nested(db: sqlite3.Connection, collection: str) -> None:
+        """Record every array path of the collection's documents, arrays held in arrays
+        included, then the marker saying they are recorded."""
+        table = quoted_table(collection)
+        select = f"SELECT rowid, doc FROM {table} ORDER BY rowid LIMIT ?"
+        rows = db.execute(select, (_RENARROW_BATCH,)).fetchall()
+        while rows:
+            found = set().union(*(array_paths_of(orjson.loads(doc)) for _, doc in rows))
+            db.executemany(
+                f"INSERT OR IGNORE INTO {_ARRAYS_TABLE} (collection, path) VALUES (?, ?)",
+                [(collection, path) for path in sorted(found)],
+            )
+            select = f"SELECT rowid, doc FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT ?"
+            rows = db.execute(select, (rows[-1][0], _RENARROW_BATCH)).fetchall()
+        db.execute(
+            f"INSERT INTO {_ARRAYS_TABLE} (collection, path) VALUES (?, ?)",
+            (collection, _NESTED_RECORDED),
+        )
 
     @staticmethod
     def _rekey(
@@ -289,10 +323,17 @@ class SQLiteStore(SQLiteDatabase):
         # stored after it only by reading through them.
         if collection not in self._tables:
             table = quoted_table(collection)
-            db.execute(
-                f"CREATE TABLE IF NOT EXISTS {table} (_id PRIMARY KEY NOT NULL, "
-                "etag TEXT NOT NULL, idx TEXT NOT NULL DEFAULT '{}', doc TEXT NOT NULL)"
-            )
+            sql = "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?"
+            if db.execute(sql, (collection,)).fetchone() is None:
+                db.execute(
+                    f"CREATE TABLE {table} (_id PRIMARY KEY NOT NULL, etag TEXT NOT NULL, "
+                    "idx TEXT NOT NULL DEFAULT '{}', doc TEXT NOT NULL)"
+                )
+                # An empty table: nothing unrecorded in it.
+                db.execute(
+                    f"INSERT OR IGNORE INTO {_ARRAYS_TABLE} (collection, path) VALUES (?, ?)",
+                    (collection, _NESTED_RECORDED),
+                )
             # A table from before idx existed: its rows get the empty form, which is right
             # while no idx keys are recorded (prepare recomputes idx when it records some).
             # ADD COLUMN appends idx after doc.  Moving it would mean rewriting the table, for
@@ -329,8 +370,20 @@ class SQLiteStore(SQLiteDatabase):
             raise ValueError("skip and limit cannot be negative")
 
         def run(db: sqlite3.Connection) -> list[Stored]:
-            sql, params = self._find_sql(db, collection, query)
-            return [_stored(row) for row in db.execute(sql, params)]
+            limit = -1 if query.limit is None else query.limit
+            skip = query.skip
+            parts = self._find_parts(db, collection, query)
+            rows: list[tuple[Any, str, str]] = []
+            for number, part in enumerate(parts, 1):
+                want = -1 if limit < 0 else limit - len(rows)
+                if want == 0:
+                    break
+                found = db.execute(*part.select(want, skip)).fetchall()
+                rows += found
+                if skip and number < len(parts):
+                    # The skip went past this part (or ended in it): what is left of it.
+                    skip = 0 if found else max(0, skip - db.execute(*part.count()).fetchone()[0])
+            return [_stored(row) for row in rows]
 
         return await self.run_read(lambda db: self._snapshot(db, collection, run, []))
 
@@ -338,16 +391,11 @@ class SQLiteStore(SQLiteDatabase):
         self, collection: str, filter: Filter, rank: Sequence[Any] | None = None
     ) -> int:
         """How many documents match ``filter`` (and have an id in ``rank``, when given)."""
-        table = quoted_table(collection)
+        quoted_table(collection)
         ranked = None if rank is None else _rank_json(rank)
 
         def run(db: sqlite3.Connection) -> int:
-            compiled = _compile(db, collection, filter)
-            sql = f"SELECT count(*) FROM {table} WHERE {compiled.where}"
-            params = compiled.params
-            if ranked is not None:
-                sql += " AND _id IN (SELECT value FROM json_each(:_rank))"
-                params = {**params, "_rank": ranked}
+            sql, params = self._count_sql(db, collection, filter, ranked)
             return db.execute(sql, params).fetchone()[0]
 
         return await self.run_read(lambda db: self._snapshot(db, collection, run, 0))
@@ -355,45 +403,90 @@ class SQLiteStore(SQLiteDatabase):
     async def explain(self, collection: str, query: FindQuery) -> list[str]:
         """SQLite's plan for ``find(collection, query)``, one line per step: the way to see
         whether an index serves a listing (``SEARCH ... USING INDEX``) or the table is scanned.
+        A find in two parts (see :meth:`_find_parts`) gives the plans of both, in order.
         """
 
         quoted_table(collection)
 
+        limit = -1 if query.limit is None else query.limit
+
         def run(db: sqlite3.Connection) -> list[str]:
-            sql, params = self._find_sql(db, collection, query)
-            return [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+            return [
+                line
+                for part in self._find_parts(db, collection, query)
+                for line in _plan(db, *part.select(limit, query.skip))
+            ]
+
+        return await self.run_read(lambda db: self._snapshot(db, collection, run, []))
+
+    async def explain_count(
+        self, collection: str, filter: Filter, rank: Sequence[Any] | None = None
+    ) -> list[str]:
+        """SQLite's plan for ``count(collection, filter, rank)``, as :meth:`explain` gives."""
+        quoted_table(collection)
+        ranked = None if rank is None else _rank_json(rank)
+
+        def run(db: sqlite3.Connection) -> list[str]:
+            return _plan(db, *self._count_sql(db, collection, filter, ranked))
 
         return await self.run_read(lambda db: self._snapshot(db, collection, run, []))
 
     @staticmethod
-    def _find_sql(
-        db: sqlite3.Connection, collection: str, query: FindQuery
+    def _count_sql(
+        db: sqlite3.Connection, collection: str, filter: Filter, ranked: str | None
     ) -> tuple[str, dict[str, Any]]:
+        compiled = _compile(db, collection, filter)
+        sql = f"SELECT count(*) FROM {quoted_table(collection)} WHERE {compiled.where}"
+        if ranked is None:
+            return sql, compiled.params
+        sql += " AND _id IN (SELECT value FROM json_each(:_rank))"
+        return sql, {**compiled.params, "_rank": ranked}
+
+    @staticmethod
+    def _find_parts(db: sqlite3.Connection, collection: str, query: FindQuery) -> list[_Part]:
+        """The parts a find reads in turn: one, or two when the order starts with a path whose
+        missing values go last ascending (``missing_last``): first the documents with a value
+        there, then those without.  ``NULLS LAST`` in one statement is an order no index gives
+        (SQLite would read every match and sort them); each part's order is one an index on
+        ``(sort key, _id)`` gives."""
         # A page in sort order walks the sort index (see compile_filter's drive_keys).
         page = query.limit is not None and query.rank is None and bool(query.sort)
         compiled = _compile(db, collection, query.filter, drive_keys=not page)
         indexed, _ = _indexed(db, collection)
-        limit = -1 if query.limit is None else query.limit
-        params = {**compiled.params, "_limit": limit, "_offset": query.skip}
+        table = quoted_table(collection)
         if query.rank is not None:
             # The ids as a JSON array: json_each gives each one (typed) and its position.
-            sql = (
-                f"SELECT _id, doc, etag FROM json_each(:_rank) AS _rank "
-                f"JOIN {quoted_table(collection)} ON _id = _rank.value WHERE {compiled.where} "
-                "ORDER BY _rank.key LIMIT :_limit OFFSET :_offset"
+            source = f"json_each(:_rank) AS _rank JOIN {table} ON _id = _rank.value"
+            params = {**compiled.params, "_rank": _rank_json(query.rank)}
+            return [_Part(source, compiled.where, "_rank.key", params)]
+
+        def order(constant: frozenset[str], missing_last: frozenset[str]) -> str:
+            return compile_sort(
+                query.sort, constant=constant, missing_last=missing_last, indexed=indexed
             )
-            return sql, {**params, "_rank": _rank_json(query.rank)}
-        order = compile_sort(
-            query.sort,
-            constant=compiled.constant,
-            missing_last=query.missing_last,
-            indexed=indexed,
+
+        whole = order(compiled.constant, query.missing_last)  # checks the sort too
+        path, direction = next(
+            ((p, d) for p, d in query.sort if p not in compiled.constant), ("_id", 1)
         )
-        sql = (
-            f"SELECT _id, doc, etag FROM {quoted_table(collection)} WHERE {compiled.where} "
-            f"ORDER BY {order} LIMIT :_limit OFFSET :_offset"
-        )
-        return sql, params
+        if direction != 1 or path not in query.missing_last:
+            return [_Part(table, compiled.where, whole, compiled.params)]
+        key = sort_key_sql(path, indexed=indexed)
+        later = query.missing_last - {path}  # the keys after it keep their order
+        return [
+            _Part(
+                table,
+                f"({compiled.where}) AND {key} IS NOT NULL",
+                order(compiled.constant, later),
+                compiled.params,
+            ),
+            _Part(
+                table,
+                f"({compiled.where}) AND {key} IS NULL",
+                order(compiled.constant | {path}, later),
+                compiled.params,
+            ),
+        ]
 
     @staticmethod
     def _snapshot(
@@ -580,7 +673,7 @@ class SQLiteStore(SQLiteDatabase):
         with transaction(db, "IMMEDIATE"):
             self._create_table(db, collection)
             if known is None:
-                known = set(_array_paths(db, collection))
+                known = set(_recorded_arrays(db, collection))
             new = set().union(*(array_paths_of(d) for d in documents if d is not None)) - known
             db.executemany(
                 f"INSERT OR IGNORE INTO {_ARRAYS_TABLE} (collection, path) VALUES (?, ?)",
@@ -604,6 +697,32 @@ class SQLiteStore(SQLiteDatabase):
             while self._statistics_due:
                 collection = self._statistics_due.pop()
                 self.queue_write(functools.partial(self._refresh_statistics, collection=collection))
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One SELECT of a find: the rows of ``source`` matching ``where``, in ``order``."""
+
+    source: str
+    where: str
+    order: str
+    params: dict[str, Any]
+
+    def select(self, limit: int, offset: int) -> tuple[str, dict[str, Any]]:
+        """A page of the rows (``limit`` -1: all of them after ``offset``)."""
+        sql = (
+            f"SELECT _id, doc, etag FROM {self.source} WHERE {self.where} "
+            f"ORDER BY {self.order} LIMIT :_limit OFFSET :_offset"
+        )
+        return sql, {**self.params, "_limit": limit, "_offset": offset}
+
+    def count(self) -> tuple[str, dict[str, Any]]:
+        return f"SELECT count(*) FROM {self.source} WHERE {self.where}", self.params
+
+
+def _plan(db: sqlite3.Connection, sql: str, params: dict[str, Any]) -> list[str]:
+    """The lines of SQLite's ``EXPLAIN QUERY PLAN`` of a statement."""
+    return [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
 
 
 def _compare_and_set(
@@ -634,9 +753,19 @@ def _has_stat1(db: sqlite3.Connection) -> bool:
     return db.execute(sql).fetchone() is not None
 
 
-def _array_paths(db: sqlite3.Connection, collection: str) -> list[str]:
+def _recorded_arrays(db: sqlite3.Connection, collection: str) -> list[str]:
+    """The rows of ``_restplug_arrays`` for ``collection``, the marker included."""
     rows = db.execute(f"SELECT path FROM {_ARRAYS_TABLE} WHERE collection = ?", (collection,))
     return [row[0] for row in rows]
+
+
+def _array_paths(db: sqlite3.Connection, collection: str) -> list[str]:
+    """The array paths to compile with: as recorded when the collection records arrays inside
+    arrays, else each recorded path also taken to hold them (a file from before)."""
+    recorded = _recorded_arrays(db, collection)
+    if _NESTED_RECORDED in recorded:
+        return [path for path in recorded if path != _NESTED_RECORDED]
+    return [*recorded, *(path + ELEMENT for path in recorded if not path.endswith(ELEMENT))]
 
 
 def _indexed(db: sqlite3.Connection, collection: str) -> tuple[list[str], list[str]]:
@@ -681,6 +810,11 @@ def _add_keys(
 def _drop_keys(db: sqlite3.Connection, collection: str, id: Any, paths: list[str]) -> None:
     if paths:
         db.execute(f"DELETE FROM {_keys_table(collection)} WHERE _id = ?", (id,))
+
+
+def _through_index(path: str) -> bool:
+    """Whether a path has an array index among its segments."""
+    return any(segment.isdigit() for segment in parse_path(path))
 
 
 def _narrow(document: Mapping[str, Any], keys: Sequence[str]) -> str:

@@ -21,6 +21,7 @@ from restplug.web import (
     cached_response,
     entry,
     header,
+    id_parameter,
     int_param,
     json_content,
     page_links,
@@ -96,28 +97,33 @@ def history_handler(restplug: Context, resource: Resource) -> Handler:
     return history
 
 
+def history_operation(resource: Resource) -> dict[str, Any]:
+    """The OpenAPI operation of the price history below ``resource``'s documents."""
+    return {**HISTORY_OPERATION, "parameters": [id_parameter(resource), *HISTORY_PARAMETERS]}
+
+
+#: The history's parameters after the document's id.
+HISTORY_PARAMETERS = [
+    {
+        "name": "country",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": COUNTRY_TEXT},
+    },
+    {
+        "name": "page",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+    },
+    {
+        "name": "size",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_SIZE},
+    },
+]
 HISTORY_OPERATION = {
     "summary": "Price history of an app in one country, newest first",
     "tags": ["apps"],
-    "parameters": [
-        {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
-        {
-            "name": "country",
-            "in": "path",
-            "required": True,
-            "schema": {"type": "string", "pattern": COUNTRY_TEXT},
-        },
-        {
-            "name": "page",
-            "in": "query",
-            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
-        },
-        {
-            "name": "size",
-            "in": "query",
-            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_SIZE},
-        },
-    ],
     "responses": {
         "200": json_content(
             page_schema(

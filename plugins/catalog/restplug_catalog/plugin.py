@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from restplug import ALL_OPERATORS, EQUALITY_OPERATORS, Context, Resource, Route, Scope, hookimpl
 from restplug_catalog.demo import generate_apps
-from restplug_catalog.history import HISTORY_OPERATION, history_handler, latest_prices
+from restplug_catalog.history import history_handler, history_operation, latest_prices
 from restplug_catalog.package import PACKAGE_OPERATION, package_handler
 from restplug_catalog.schemas import AppReadSchema, AppSchema
 
@@ -68,7 +68,7 @@ def register_routes(restplug: Context) -> list[Route]:
             "read",
             None,
             APPS.name,
-            HISTORY_OPERATION,
+            history_operation(APPS),
         ),
     ]
 

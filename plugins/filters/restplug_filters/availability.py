@@ -22,5 +22,6 @@ def register_filters(resource: Resource) -> list[FilterMethod] | None:
             Countries(),
             available_in,
             "comma list of country codes: available in every one of them",
+            examples=("US", "US,DE"),
         )
     ]

@@ -12,7 +12,7 @@ def discount_keys(restplug: Context, resource: Resource) -> list[tuple[str, int]
 
 
 @hookimpl
-def register_sorts(resource: Resource) -> list[SortMethod] | None:
+def register_sorts(restplug: Context, resource: Resource) -> list[SortMethod] | None:
     if not has_prices(resource):
         return None
     return [
@@ -21,5 +21,6 @@ def register_sorts(resource: Resource) -> list[SortMethod] | None:
             discount_keys,
             "latest discount in RESTPLUG_MAIN_COUNTRY; apps without a price there last",
             missing_last=True,
+            index_paths=tuple(path for path, _ in discount_keys(restplug, resource)),
         )
     ]

@@ -50,10 +50,20 @@ class PriceBound:
         return Fragment({path: {self.operator: amount}})
 
     @hookimpl
-    def register_filters(self, resource: Resource) -> list[FilterMethod] | None:
+    def register_filters(self, restplug: Context, resource: Resource) -> list[FilterMethod] | None:
         if not has_prices(resource):
             return None
-        return [FilterMethod(self.name, CountryAmount(), self.apply, self.description)]
+        # The main country's price is indexed: the one a bare amount asks about.
+        main = current(restplug.settings.main_country, "price")
+        method = FilterMethod(
+            self.name,
+            CountryAmount(),
+            self.apply,
+            self.description,
+            index_paths=(main,),
+            examples=("19.99", "DE:5"),
+        )
+        return [method]
 
 
 price_lte = PriceBound("price_lte", "$lte", "current price at most AMOUNT (or COUNTRY:AMOUNT)")

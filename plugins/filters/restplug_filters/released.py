@@ -26,5 +26,6 @@ def register_filters(resource: Resource) -> list[FilterMethod] | None:
             fields.Integer(validate=validate.Range(min=1, max=36500)),
             released_within,
             "released in the last N days",
+            index_paths=("release_date",),
         )
     ]

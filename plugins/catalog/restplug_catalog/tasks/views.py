@@ -15,6 +15,7 @@ from restplug.web import (
     cached_response,
     entry,
     header,
+    id_parameter,
     json_content,
     json_response,
     list_entry,
@@ -188,7 +189,7 @@ def _not_found(id: str) -> Problem:
 
 #: The OpenAPI operations (the schema classes become components).
 _TASK = json_content(TaskSchema, "the task", ETag=header("the version, for If-Match"))
-_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+_ID = id_parameter(TASKS)
 _IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"}}
 _IF_NONE_MATCH = {**_IF_MATCH, "name": "If-None-Match"}
 _TAGS = [TASKS.name]
