@@ -63,6 +63,8 @@ DEFAULT_DATABASE = "restplug"
 SERVER_SELECTION_TIMEOUT_MS = 5000
 #: MongoDB's error code for a query stopped by its ``maxTimeMS``.
 MAX_TIME_EXPIRED = 50
+#: MongoDB's error code for an index made again under another name.
+INDEX_OPTIONS_CONFLICT = 85
 #: How often a bulk write is tried again when another write changed its documents between the
 #: transaction's read and its writes (the transaction then aborts, leaving nothing behind).
 BULK_ATTEMPTS = 5
@@ -145,11 +147,17 @@ class MongoStore:
     async def prepare(self, collection: str, index_paths: Sequence[str]) -> None:
         """An index on ``(path, _id)`` per path: equality, ranges and sorts on the path, ties
         broken by id in either direction.  Where some document holds an array on the path,
-        MongoDB makes it multikey by itself.  Creating an index that exists is a no-op."""
+        MongoDB makes it multikey by itself.  Creating an index that exists is a no-op, and one
+        a deployer made on the same keys under another name serves as well."""
         with self._translated():
             for path in index_paths:
-                if path != "_id":
+                if path == "_id":
+                    continue
+                try:
                     await self._db[collection].create_index([(path, 1), ("_id", 1)], name=path)
+                except OperationFailure as e:
+                    if e.code != INDEX_OPTIONS_CONFLICT:
+                        raise
 
     # -- reads ------------------------------------------------------------------------------
 
