@@ -16,7 +16,14 @@ import pytest
 from mongo_targets import MongoTarget
 from mongomock_async import StandInServer
 
-from restplug import BackendUnavailable, ConfigError, FindQuery, OutboxEntry, Write
+from restplug import (
+    BackendUnavailable,
+    ConfigError,
+    FindQuery,
+    OutboxEntry,
+    QueryTimeout,
+    Write,
+)
 from restplug.app import RESTPLUG
 from restplug.testing import AllowWrites
 from restplug_catalog.demo import generate_apps
@@ -48,6 +55,15 @@ async def test_a_standalone_server_is_refused_with_how_to_fix_it() -> None:
     message = str(error.value)
     assert "standalone" in message and "--replSet" in message and "rs.initiate()" in message
     assert "secret" not in message
+
+
+@pytest.mark.parametrize(
+    "url", ["mongodb://user:secret@db:99999/restplug", "mongodb+srv://user:secret@db:27017/"]
+)
+async def test_a_bad_url_stops_start_up_with_one_line(url: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        await MongoStore(url).open()
+    assert "RESTPLUG_STORE_URL" in str(error.value) and "secret" not in str(error.value)
 
 
 async def test_prepare_creates_an_index_per_declared_path(restplug_client: Any) -> None:
@@ -108,6 +124,23 @@ async def test_counting_everything_reads_the_metadata_not_the_documents() -> Non
     assert server.calls == ["estimated_document_count"]
     assert await store.count("things", {"n": {"$gte": 10}}) == 40
     assert server.calls[-1] == "count_documents"
+
+
+async def test_a_query_past_max_time_ms_is_a_query_timeout() -> None:
+    # The stand-in stops a read that took longer than its maxTimeMS, as the server does;
+    # scanning thousands of documents takes mongomock far longer than 1 ms.
+    server = StandInServer()
+    loader = MongoStore("mongodb://stand-in/restplug", client_factory=server.client)
+    await loader.open()
+    await loader.bulk_write("things", [Write(i, {"n": i}, "e") for i in range(3000)])
+    store = MongoStore("mongodb://stand-in/restplug", timeout_ms=1, client_factory=server.client)
+    await store.open()
+    query = FindQuery({"n": {"$gte": 0}}, [("n", -1)], skip=2900, limit=20)
+    with pytest.raises(QueryTimeout):
+        await store.find("things", query)
+    with pytest.raises(QueryTimeout):
+        await store.count("things", {"n": {"$ne": 5}})
+    assert len(await loader.find("things", query)) == 20  # within the default bound
 
 
 async def test_a_package_is_one_bulk_write(client_on: Any) -> None:

@@ -32,6 +32,7 @@ from urllib.parse import unquote, urlsplit
 from pymongo import AsyncMongoClient, DeleteOne, InsertOne, ReplaceOne
 from pymongo.errors import (
     BulkWriteError,
+    ConfigurationError,
     ConnectionFailure,
     DuplicateKeyError,
     ExecutionTimeout,
@@ -117,7 +118,10 @@ class MongoStore:
         options: dict[str, Any] = {"appname": "restplug"}
         if "serverselectiontimeoutms" not in self._url.lower():
             options["serverSelectionTimeoutMS"] = SERVER_SELECTION_TIMEOUT_MS
-        self._client = self._client_factory(self._url, **options)
+        try:
+            self._client = self._client_factory(self._url, **options)
+        except (ConfigurationError, ValueError) as e:
+            raise ConfigError(f"RESTPLUG_STORE_URL={self._url!r}: {e}") from None
         try:
             with self._translated():
                 hello = await self._db.command("hello")
@@ -401,7 +405,7 @@ class MongoStore:
                 raise QueryTimeout(f"MongoDB stopped a query after {self._timeout_ms} ms") from e
             raise
         except (ConnectionFailure, InvalidOperation) as e:
-            raise BackendUnavailable(f"MongoDB: {type(e).__name__}") from e
+            raise BackendUnavailable(f"MongoDB cannot be reached ({type(e).__name__})") from e
 
 
 class _Raced(Exception):
