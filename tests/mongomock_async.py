@@ -91,6 +91,10 @@ class StandInDatabase:
     def __getitem__(self, name: str) -> StandInCollection:
         return StandInCollection(self._server, self._database[name])
 
+    async def create_collection(self, name: str) -> None:
+        self._server.check()
+        self._database.create_collection(name)
+
     async def command(self, name: str) -> dict[str, Any]:
         """``ping`` and ``hello``."""
         self._server.check()

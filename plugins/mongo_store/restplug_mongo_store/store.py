@@ -32,6 +32,7 @@ from urllib.parse import unquote, urlsplit
 from pymongo import AsyncMongoClient, DeleteOne, InsertOne, ReplaceOne
 from pymongo.errors import (
     BulkWriteError,
+    CollectionInvalid,
     ConfigurationError,
     ConnectionFailure,
     DuplicateKeyError,
@@ -64,8 +65,10 @@ DEFAULT_DATABASE = "restplug"
 SERVER_SELECTION_TIMEOUT_MS = 5000
 #: MongoDB's error code for a query stopped by its ``maxTimeMS``.
 MAX_TIME_EXPIRED = 50
-#: MongoDB's error code for an index made again under another name.
+#: MongoDB's error codes for an index made again under another name, and for a collection
+#: created again.
 INDEX_OPTIONS_CONFLICT = 85
+NAMESPACE_EXISTS = 48
 #: How often a bulk write is tried again when another write changed its documents between the
 #: transaction's read and its writes (the transaction then aborts, leaving nothing behind).
 BULK_ATTEMPTS = 5
@@ -152,16 +155,17 @@ class MongoStore:
         """An index on ``(path, _id)`` per path: equality, ranges and sorts on the path, ties
         broken by id in either direction.  Where some document holds an array on the path,
         MongoDB makes it multikey by itself.  Creating an index that exists is a no-op, and one
-        a deployer made on the same keys under another name serves as well."""
+        a deployer made on the same keys under another name serves as well.  The collection
+        is created first, so that transactions never have to create it."""
         with self._translated():
+            # Another process may create the collection between PyMongo's check and the create.
+            with contextlib.suppress(CollectionInvalid), _ignoring(NAMESPACE_EXISTS):
+                await self._db.create_collection(collection)
             for path in index_paths:
-                if path == "_id":
-                    continue
-                try:
-                    await self._db[collection].create_index([(path, 1), ("_id", 1)], name=path)
-                except OperationFailure as e:
-                    if e.code != INDEX_OPTIONS_CONFLICT:
-                        raise
+                if path != "_id":
+                    with _ignoring(INDEX_OPTIONS_CONFLICT):
+                        keys = [(path, 1), ("_id", 1)]
+                        await self._db[collection].create_index(keys, name=path)
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -406,6 +410,16 @@ class MongoStore:
             raise
         except (ConnectionFailure, InvalidOperation) as e:
             raise BackendUnavailable(f"MongoDB cannot be reached ({type(e).__name__})") from e
+
+
+@contextlib.contextmanager
+def _ignoring(code: int) -> Iterator[None]:
+    """Suppress MongoDB's error ``code``."""
+    try:
+        yield
+    except OperationFailure as e:
+        if e.code != code:
+            raise
 
 
 class _Raced(Exception):
