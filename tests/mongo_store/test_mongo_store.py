@@ -72,14 +72,12 @@ async def test_prepare_creates_an_index_per_declared_path(restplug_client: Any) 
     client = await restplug_client()
     store = client.app[RESTPLUG].backends["store"]
     assert isinstance(store, MongoStore)
-    names = await _index_names(client.app[RESTPLUG].resources["apps"].index_paths, store)
-    assert {"genres", "name", "release_date", "total_recommendations", "platforms.mac"} <= names
-
-
-async def _index_names(paths: list[str], store: MongoStore) -> set[str]:
     indexes = await store._db["apps"].index_information()
-    assert all(indexes[p]["key"] == [(p, 1), ("_id", 1)] for p in paths if p != "_id")
-    return set(indexes)
+    paths = [p for p in client.app[RESTPLUG].resources["apps"].index_paths if p != "_id"]
+    assert {"genres", "name", "release_date", "total_recommendations", "platforms.mac"} <= {*paths}
+    assert {path: indexes[path]["key"] for path in paths} == {
+        path: [(path, 1), ("_id", 1)] for path in paths
+    }
 
 
 async def test_an_outage_is_503_and_the_same_client_recovers(client_on: Any) -> None:
@@ -147,6 +145,7 @@ async def test_a_package_is_one_bulk_write(client_on: Any) -> None:
     server = StandInServer()
     target = MongoTarget("mongodb://stand-in/restplug", server.client, server)
     client = await client_on(target, plugins=[AllowWrites()])
+    # Without prices: a package carries current prices, not the demo data's price histories.
     apps = [{k: v for k, v in app.items() if k != "prices"} for app in generate_apps(200, seed=3)]
     server.calls.clear()
     response = await client.post("/api/v1/package", json={"apps": apps})
