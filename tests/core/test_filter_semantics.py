@@ -1,8 +1,12 @@
-"""Property test: the SQLite store answers random filters and sorts exactly as mongomock does.
+"""Property test: the SQLite store and the MongoDB store answer random filters, sorts and pages
+exactly as mongomock does.
 
 Random small collections (ints, floats, strings, booleans, nulls, missing fields, arrays of
-scalars, nested objects) and random filters in restplug's subset go to both stores; the ids
-found (in order) and the counts must agree.  The SQL is also run a second time compiled without
+scalars, nested objects) and random filters in restplug's subset go to three stores: the SQLite
+store, the MongoDB store (``restplug_mongo_store``, its client the mongomock stand-in of
+``tests/mongomock_async.py``: the plugin's own queries, nulls-last aggregation and ranked
+pages, answered by mongomock) and the mongomock reference; the ids found (in order) and the
+counts must agree.  The SQL is also run a second time compiled without
 the array-path hints (``array_paths=None``, the always-correct default) to check that form too.
 
 mongomock is not MongoDB.  Where it deviates, the strategies avoid the corner rather than
@@ -36,12 +40,14 @@ import mongomock
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mongomock_async import StandInServer
 from mongomock_reference import MongomockStore
 
 from restplug.fragments import check_fragment
 from restplug.stores.protocol import FindQuery
 from restplug.stores.sqlfilter import compile_filter, compile_sort
 from restplug.stores.sqlite import SQLiteStore
+from restplug_mongo_store import MongoStore
 
 # Values come from one small pool mixing the types (hypothesis favours a strategy's first
 # choices, so a pool per type would starve the later types), so that documents and operands
@@ -165,10 +171,12 @@ async def _compare(
     collection = f"c{next(_collection_numbers)}"
     sqlite_store = SQLiteStore(f"sqlite:///{database}", readers=1)
     reference = MongomockStore(mongomock.MongoClient())
+    mongo_store = MongoStore("mongodb://stand-in/semantics", client_factory=StandInServer().client)
     await sqlite_store.open()
     await reference.open()
+    await mongo_store.open()
     try:
-        for store in (sqlite_store, reference):
+        for store in (sqlite_store, reference, mongo_store):
             await store.prepare(collection, ["s", "a", "n.x"])
             for id, doc in documents.items():
                 await store.insert(collection, id, doc, "e")
@@ -178,13 +186,17 @@ async def _compare(
                 expected = [s.id for s in await reference.find(collection, query)]
                 got = [s.id for s in await sqlite_store.find(collection, query)]
                 assert got == expected, query
+                from_mongo = [s.id for s in await mongo_store.find(collection, query)]
+                assert from_mongo == got, ("MongoDB store", query)
                 if query.rank is None:
                     unhinted = _find_without_hints(raw, collection, query)
                     assert unhinted == expected, ("array_paths=None", query)
                 count = await sqlite_store.count(collection, query.filter, query.rank)
                 assert count == await reference.count(collection, query.filter, query.rank)
+                assert count == await mongo_store.count(collection, query.filter, query.rank)
     finally:
         await sqlite_store.close()
+        await mongo_store.close()
 
 
 def _find_without_hints(db: sqlite3.Connection, collection: str, query: FindQuery) -> list[Any]:

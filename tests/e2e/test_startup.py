@@ -74,8 +74,11 @@ def test_workers_that_cannot_open_the_store_fail_the_server(tmp_path):
     ("args", "env", "shown"),
     [
         # No plugin answers the scheme: the error names the URL, not its password.
-        ([], {"RESTPLUG_STORE_URL": f"mongodb://admin:{PASSWORD}@db/x?password={PASSWORD}"},
-         "mongodb://admin:***@db/x?password=***"),
+        ([], {"RESTPLUG_STORE_URL": f"couchdb://admin:{PASSWORD}@db/x?password={PASSWORD}"},
+         "couchdb://admin:***@db/x?password=***"),
+        # The MongoDB store refuses a URL PyMongo cannot use, naming it masked.
+        ([], {"RESTPLUG_STORE_URL": f"mongodb+srv://admin:{PASSWORD}@db:27017/x"},
+         "mongodb+srv://admin:***@db:27017/x"),
         (["--workers", "2"], {"RESTPLUG_CACHE_URL": f"memory://:{PASSWORD}@x"}, "memory://:***@x"),
         ([], {"RESTPLUG_CACHE_URL": f"redis:/:{PASSWORD}@x"}, "RESTPLUG_CACHE_URL=***"),
     ],

@@ -1,0 +1,4 @@
+"""Every case of tests/catalog/test_apps_api.py, on the MongoDB store (see conftest: a real
+server when ``RESTPLUG_TEST_MONGO_URL`` is set, else the mongomock stand-in)."""
+
+from catalog.test_apps_api import *  # noqa: F403
