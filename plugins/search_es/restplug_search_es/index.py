@@ -224,7 +224,8 @@ class ElasticsearchIndex:
         if response.meta.status in (401, 403):
             raise ConfigError(
                 "RESTPLUG_SEARCH_URL: the search cluster refused the credentials "
-                f"(HTTP {response.meta.status}); set user:password in the URL or RESTPLUG_ES_API_KEY"
+                f"(HTTP {response.meta.status}); "
+                "set user:password in the URL or RESTPLUG_ES_API_KEY"
             )
         if response.meta.status != 200 or not isinstance(response.body, Mapping):
             raise BackendUnavailable(f"search cluster answered HTTP {response.meta.status}")
@@ -399,10 +400,11 @@ class ElasticsearchIndex:
                 for leftover in await _indices_of(client, building):  # of a rebuild that died
                     await client.options(ignore_status=404).indices.delete(index=leftover)
                 body = _index_body(fields)
+                # No refreshes while it fills: one at the end makes it searchable at once.
+                settings = {**body["settings"], "refresh_interval": "-1"}
                 await client.indices.create(
-                    index=new, aliases={building: {}}, settings={**body["settings"], "refresh_interval": "-1"},
-                    mappings=body["mappings"],
-                )  # fmt: skip
+                    index=new, aliases={building: {}}, settings=settings, mappings=body["mappings"]
+                )
             try:
                 count = 0
                 batch: list[Mapping[str, Any]] = []
