@@ -1,0 +1,47 @@
+"""One plugin for Elasticsearch and OpenSearch: the root document decides the media types."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from servers import cli
+
+from restplug import ConfigError
+from restplug_search_es.index import Cluster, client_options
+
+VERSIONED = "application/vnd.elasticsearch+json; compatible-with=9"
+
+
+@pytest.mark.parametrize(
+    ("version", "sent"),
+    [
+        ({"number": "3.8.0", "distribution": "opensearch"}, "application/json"),
+        ({"number": "2.19.1", "distribution": "opensearch"}, "application/json"),
+        ({"number": "8.17.0"}, "application/vnd.elasticsearch+json; compatible-with=8"),
+        ({"number": "9.1.0"}, VERSIONED),
+    ],
+)
+def test_media_type_follows_the_cluster(version: dict[str, str], sent: str) -> None:
+    assert Cluster.from_root({"version": version}).media_type(VERSIONED) == sent
+
+
+@pytest.mark.parametrize("root", [{"version": {"number": "7.17.0"}}, {"name": "not a cluster"}])
+def test_an_unsupported_cluster_stops_start_up(root: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        Cluster.from_root(root)
+
+
+def test_url_credentials_and_prefix() -> None:
+    options, prefix = client_options("elasticsearch+https://u%40x:p@es.example:9243/shop", "k")
+    assert options["hosts"] == [{"scheme": "https", "host": "es.example", "port": 9243}]
+    assert options["basic_auth"] == ("u@x", "p") and options["api_key"] == "k"
+    assert prefix == "shop"
+    with pytest.raises(ConfigError):
+        client_options("elasticsearch://host/Bad_Prefix", None)
+
+
+def test_restplug_plugins_lists_it(tmp_path: Path) -> None:
+    listed = cli(tmp_path, "plugins")
+    assert listed.returncode == 0, listed.stderr
+    assert "elasticsearch" in listed.stdout and "restplug-search-es" in listed.stdout
