@@ -50,6 +50,8 @@ _BATCH = 500  # documents per bulk request of a rebuild
 _FIELD = re.compile(r"[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*")
 _WORD = re.compile(r"[^\W_]+")  # a word of user text, as the builtin index cuts it
 _PREFIX = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+# A bulk action and its document (None for a delete).
+Operation = tuple[str, Mapping[str, Any] | None]
 _MEDIA = re.compile(r"application/vnd\.elasticsearch\+([a-z-]+)(?:\s*;\s*compatible-with=\d+)?")
 
 _ANALYSIS = {
@@ -269,8 +271,11 @@ class ElasticsearchIndex:
     ) -> None:
         # A fixed first name, so that workers starting together create one index, not one each.
         first = f"{alias}-0"
-        with contextlib.suppress(ApiError):  # another process created it first
+        try:
             await client.indices.create(index=first, **_index_body(fields))
+        except ApiError as e:
+            if "resource_already_exists" not in str(e):  # else another process created it
+                raise
         await client.indices.update_aliases(actions=[{"add": {"index": first, "alias": alias}}])
 
     def _prepared(self, collection: str) -> dict[str, float]:
@@ -285,27 +290,26 @@ class ElasticsearchIndex:
         """Index one document, visible to the next search; in a running rebuild's index too."""
         fields = self._prepared(collection)
         body = _source(id, document, fields)
-        await self._write(collection, id, {"index": body}, {"index": body})
+        await self._write(collection, id, ("index", body), ("index", body))
 
     async def delete(self, collection: str, id: Any) -> None:
         """Remove one document (absent: not an error); a running rebuild keeps a tombstone."""
         self._prepared(collection)
-        await self._write(collection, id, {"delete": None}, {"index": {"rid": _key(id)}})
+        await self._write(collection, id, ("delete", None), ("index", {"rid": _key(id)}))
 
     async def _write(
         self,
         collection: str,
         id: Any,
-        live: Mapping[str, Mapping[str, Any] | None],
-        building: Mapping[str, Mapping[str, Any] | None],
+        live: Operation,
+        building: Operation,
     ) -> None:
+        """One bulk request: ``live`` on the read alias, ``building`` on a running rebuild's
+        index (ignored when none runs)."""
         client = await self._connected()
         alias, key = self._alias(collection), _key(id)
         operations: list[Mapping[str, Any]] = []
-        for target, (action, body) in (
-            (alias, *live.items()),
-            (f"{alias}-next", *building.items()),
-        ):
+        for target, (action, body) in ((alias, live), (f"{alias}-next", building)):
             # require_alias: a missing alias is an error, never an index created in its place.
             meta: dict[str, Any] = {"_index": target, "_id": key}
             if action != "delete":
