@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from elasticsearch import ApiError, AsyncElasticsearch
+from es_helpers import OsmemProcess
 from servers import cli
 
 from restplug import ConfigError
-from restplug_search_es.index import Cluster, client_options
+from restplug_search_es.index import Cluster, ElasticsearchIndex, client_options
 
 VERSIONED = "application/vnd.elasticsearch+json; compatible-with=9"
 
@@ -45,3 +47,23 @@ def test_restplug_plugins_lists_it(tmp_path: Path) -> None:
     listed = cli(tmp_path, "plugins")
     assert listed.returncode == 0, listed.stderr
     assert "elasticsearch" in listed.stdout and "restplug-search-es" in listed.stdout
+
+
+async def test_opensearch_gets_plain_json(outage_es: OsmemProcess) -> None:
+    """osmem-server answers the client's versioned media type as OpenSearch does (406); the
+    plugin, having read the root document, is served."""
+    client = AsyncElasticsearch(f"http://127.0.0.1:{outage_es.port}", max_retries=0)
+    try:
+        with pytest.raises(ApiError) as refused:
+            await client.index(index="x", id="1", document={"name": "Versioned"})
+        assert refused.value.status_code == 406
+    finally:
+        await client.close()
+    index = ElasticsearchIndex(outage_es.url)
+    await index.open()
+    try:
+        await index.prepare("things", {"name": 1.0})
+        await index.upsert("things", 1, {"name": "Plain"})
+        assert await index.search("things", "plain", 10) == [(1, pytest.approx(1, rel=10))]
+    finally:
+        await index.close()
