@@ -342,27 +342,9 @@ class ElasticsearchIndex:
         words = list(dict.fromkeys(_WORD.findall(unicodedata.normalize("NFKC", text))))
         if not words or limit <= 0:
             return []
-        boosted = [
-            f"{_name(path)}{sub}^{weight}"
-            for path, weight in fields.items()
-            for sub in ("", ".prefix")
-        ]
-        query = {
-            "bool": {
-                "must": [
-                    {
-                        "multi_match": {
-                            "query": word,
-                            "fields": boosted,
-                            "type": "best_fields",
-                            "fuzziness": "AUTO",
-                            "prefix_length": 1,
-                        }
-                    }
-                    for word in words
-                ]
-            }
-        }
+        whole = [f"{_name(path)}^{weight}" for path, weight in fields.items()]
+        prefixes = [f"{_name(path)}.prefix^{weight}" for path, weight in fields.items()]
+        query = {"bool": {"must": [_word_query(word, whole, prefixes) for word in words]}}
         client = await self._connected()
         for attempt in (1, 2):
             try:
@@ -437,6 +419,28 @@ class ElasticsearchIndex:
                     log.warning("could not delete the unfinished search index %s: %s", new, e)
                 raise
         return count
+
+
+def _word_query(word: str, whole: list[str], prefixes: list[str]) -> dict[str, Any]:
+    """One word: a whole word within the typos ``AUTO`` allows (none below 3 letters, one up
+    to 5, two beyond; the first letter right), or exactly the start of a word (type-ahead).
+    Typos are not allowed on prefixes: a short prefix one letter off matches far too much."""
+    return {
+        "bool": {
+            "should": [
+                {
+                    "multi_match": {
+                        "query": word,
+                        "fields": whole,
+                        "fuzziness": "AUTO",
+                        "prefix_length": 1,
+                    }
+                },
+                {"multi_match": {"query": word, "fields": prefixes}},
+            ],
+            "minimum_should_match": 1,
+        }
+    }
 
 
 async def _indices_of(client: AsyncElasticsearch, alias: str) -> list[str]:
