@@ -31,3 +31,33 @@ async def test_a_typo_in_a_whole_word_is_forgiven(es_url: str, text: str, found:
         assert await ids(index, text) == found
     finally:
         await index.close()
+
+
+@pytest.mark.parametrize(
+    "text", ["abc " * 50, "a " * 100, "witcher " + "wxyzq " * 40, "é" * 200, "ab1_" * 50]
+)
+async def test_the_longest_search_text_is_answered(es_url: str, text: str) -> None:
+    """Search text is at most 200 characters (the filter's limit): however it is cut into
+    words, the query stays within what the cluster accepts."""
+    index = ElasticsearchIndex(es_url)
+    await index.open()
+    try:
+        await index.prepare(COLLECTION, FIELDS)
+        await index.upsert(COLLECTION, 1, thing("The Witcher 3: Wild Hunt", "abc " * 10))
+        assert set(await ids(index, text[:200])) <= {1}
+    finally:
+        await index.close()
+
+
+async def test_words_past_the_sixteenth_are_not_required(es_url: str) -> None:
+    index = ElasticsearchIndex(es_url)
+    await index.open()
+    try:
+        await index.prepare(COLLECTION, FIELDS)
+        sixteen = "alpha bravo charlie delta echo foxtrot golf hotel india juliett kilo lima mike "
+        sixteen += "november oscar papa"
+        await index.upsert(COLLECTION, 1, thing(sixteen))
+        assert await ids(index, sixteen + " quebec") == [1]
+        assert await ids(index, "quebec " + sixteen) == []
+    finally:
+        await index.close()

@@ -47,6 +47,9 @@ SCHEMES = {"elasticsearch": "http", "elasticsearch+https": "https"}
 #: alias updates, the versioned media type of the 8 and 9 clients).
 OLDEST = {"elasticsearch": 8, "opensearch": 1}
 _BATCH = 500  # documents per bulk request of a rebuild
+#: Words of one search that must match; 16 words x 4 fields x 50 expansions stay under the
+#: 4,096 clauses every supported version allows.
+MAX_WORDS = 16
 _FIELD = re.compile(r"[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*")
 _WORD = re.compile(r"[^\W_]+")  # a word of user text, as the builtin index cuts it
 _PREFIX = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -340,6 +343,9 @@ class ElasticsearchIndex:
         some field exactly, as a prefix or with a typo.  No words, no results."""
         fields = self._prepared(collection)
         words = list(dict.fromkeys(_WORD.findall(unicodedata.normalize("NFKC", text))))
+        # Beyond some words a query would pass the cluster's clause limit (each typo-tolerant
+        # word expands to up to 50 terms per field); the first ones find a superset.
+        words = words[:MAX_WORDS]
         if not words or limit <= 0:
             return []
         whole = [f"{_name(path)}^{weight}" for path, weight in fields.items()]
