@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
+from elasticsearch import BadRequestError
 
+from restplug import BackendUnavailable
 from restplug.search.contract import COLLECTION, FIELDS, ids, thing
 from restplug_search_es.index import ElasticsearchIndex
 
@@ -59,5 +62,28 @@ async def test_words_past_the_sixteenth_are_not_required(es_url: str) -> None:
         await index.upsert(COLLECTION, 1, thing(sixteen))
         assert await ids(index, sixteen + " quebec") == [1]
         assert await ids(index, "quebec " + sixteen) == []
+    finally:
+        await index.close()
+
+
+async def test_a_refused_search_is_unavailable_not_an_error(
+    es_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search the cluster refuses (a 4xx other than a missing index: an index changed
+    behind the plugin's back, a stricter cluster) makes search unavailable, not a 500."""
+    index = ElasticsearchIndex(es_url)
+    await index.open()
+    try:
+        await index.prepare(COLLECTION, FIELDS)
+        client = await index._connected()  # the test plays the cluster
+
+        async def refuse(**kwargs: object) -> None:
+            node = NodeConfig("http", "127.0.0.1", 9200)
+            meta = ApiResponseMeta(400, "1.1", HttpHeaders(), 0.0, node)
+            raise BadRequestError("search_phase_execution_exception", meta, {})
+
+        monkeypatch.setattr(client, "search", refuse)
+        with pytest.raises(BackendUnavailable):
+            await index.search(COLLECTION, "anything", 10)
     finally:
         await index.close()

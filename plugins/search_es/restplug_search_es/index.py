@@ -369,7 +369,11 @@ class ElasticsearchIndex:
                     async with _outage("search"):
                         await self._create_live(client, self._alias(collection), fields)
                     continue
-                raise
+                # The query is built here from words alone, so a refusal is the cluster's
+                # state (an index changed behind the plugin's back), not the client's input:
+                # the search is unavailable, never a server error.
+                log.error("the search cluster refused a search of %s: %s", collection, e)
+                raise BackendUnavailable(f"search cluster refused: {e.status_code}") from e
             return [(_id(hit["_id"]), float(hit["_score"])) for hit in result["hits"]["hits"]]
         return []
 
