@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
 from elasticsearch import ApiError, AsyncElasticsearch
 from es_helpers import OsmemProcess
 from servers import cli
 
-from restplug import ConfigError
+from restplug import BackendUnavailable, ConfigError
 from restplug_search_es.index import Cluster, ElasticsearchIndex, client_options
 
 VERSIONED = "application/vnd.elasticsearch+json; compatible-with=9"
@@ -67,3 +69,22 @@ async def test_opensearch_gets_plain_json(outage_es: OsmemProcess) -> None:
         assert await index.search("things", "plain", 10) == [(1, pytest.approx(1, rel=10))]
     finally:
         await index.close()
+
+
+async def test_an_old_cluster_stops_start_up_and_later_fails_searches_only(
+    aiohttp_server: Any,
+) -> None:
+    async def root(request: web.Request) -> web.Response:
+        return web.json_response({"version": {"number": "7.10.2"}})
+
+    app = web.Application()
+    app.router.add_get("/", root)
+    server = await aiohttp_server(app)
+    url = f"elasticsearch://127.0.0.1:{server.port}"
+    with pytest.raises(ConfigError, match=r"7\.10\.2 is too old"):
+        await ElasticsearchIndex(url).open()
+    # Found after start-up (the cluster was down then): the server runs, search is unavailable.
+    index = ElasticsearchIndex(url)
+    with pytest.raises(BackendUnavailable):
+        await index.ping()
+    await index.close()

@@ -191,7 +191,8 @@ class ElasticsearchIndex:
         (search answers 503 and writes stay pending until it is up), a wrong one does."""
         self._closed = False
         try:
-            await self._connected()
+            async with self._connecting:
+                self._client = await self._connect()
         except BackendUnavailable as e:
             log.warning("%s; searches fail until it answers", e)
 
@@ -212,7 +213,13 @@ class ElasticsearchIndex:
             raise BackendUnavailable("the search index is closed")
         async with self._connecting:
             if self._client is None:
-                self._client = await self._connect()
+                try:
+                    self._client = await self._connect()
+                except ConfigError as e:
+                    # Found only now (the cluster was down at start-up): the server runs, so
+                    # search is unavailable until the deployer fixes the configuration.
+                    log.error("%s", e)
+                    raise BackendUnavailable("the search cluster is misconfigured") from e
             return self._client
 
     async def _connect(self) -> AsyncElasticsearch:
