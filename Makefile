@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_list.py
 	$(BIN)/python bench/bench_methods.py
 	$(BIN)/python bench/bench_search_index.py
+	$(BIN)/python bench/bench_search_es.py
 	$(BIN)/python bench/bench_ingest.py
 	$(BIN)/python bench/bench_ingest_stall.py
 	$(BIN)/python bench/bench_cache.py

@@ -1,0 +1,1 @@
+"""restplug-search-es."""
