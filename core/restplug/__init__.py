@@ -59,7 +59,7 @@ from restplug.permissions import (  # noqa: E402
 )
 from restplug.resources import ALL_OPERATORS, EQUALITY_OPERATORS, Resource  # noqa: E402
 from restplug.routes import Handler, Route  # noqa: E402
-from restplug.search.protocol import SearchIndex  # noqa: E402
+from restplug.search.protocol import SearchIndex, texts_at  # noqa: E402
 from restplug.stores.protocol import (  # noqa: E402
     DocumentStore,
     FindQuery,
@@ -122,5 +122,6 @@ __all__ = [
     "optional",
     "positive_int",
     "scheme_of",
+    "texts_at",
     "url",
 ]

@@ -7,7 +7,7 @@ first.  The document store stays the source of truth: the index can always be re
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -44,3 +44,22 @@ class SearchIndex(Protocol):
         """Replace the collection's index with ``documents`` ((id, document) pairs), so that
         searches keep answering from the old index until the new one is complete.  Returns
         the number of documents indexed."""
+
+
+def texts_at(document: Mapping[str, Any], path: str) -> Iterator[str]:
+    """The strings (and numbers, as text) at a dotted ``path`` of a document, through lists at
+    any level: what an index reads from a search field, the same for every index."""
+    return _strings(document, path.split("."))
+
+
+def _strings(value: Any, segments: Sequence[str]) -> Iterator[str]:
+    if isinstance(value, list):
+        for item in value:
+            yield from _strings(item, segments)
+    elif segments:
+        if isinstance(value, Mapping) and segments[0] in value:
+            yield from _strings(value[segments[0]], segments[1:])
+    elif isinstance(value, str):
+        yield value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        yield str(value)

@@ -33,7 +33,7 @@ import logging
 import re
 import sqlite3
 import unicodedata
-from collections.abc import AsyncIterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,8 @@ from restplug.sqlitedb import SQLiteDatabase, check_id, quoted_table, transactio
 
 if TYPE_CHECKING:
     from restplug.config import Settings
+
+from restplug.search.protocol import texts_at
 
 log = logging.getLogger("restplug.search")
 
@@ -328,23 +330,7 @@ def _remove(db: sqlite3.Connection, tables: _Tables, id: Any) -> None:
 
 def _texts(document: Mapping[str, Any], fields: Mapping[str, float]) -> list[str]:
     """The text of each search field: strings and numbers at its path, through lists."""
-    return [
-        unicodedata.normalize("NFKC", " ".join(_strings(document, path.split("."))))
-        for path in fields
-    ]
-
-
-def _strings(value: Any, segments: Sequence[str]) -> Iterator[str]:
-    if isinstance(value, list):
-        for item in value:
-            yield from _strings(item, segments)
-    elif segments:
-        if isinstance(value, Mapping) and segments[0] in value:
-            yield from _strings(value[segments[0]], segments[1:])
-    elif isinstance(value, str):
-        yield value
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        yield str(value)
+    return [unicodedata.normalize("NFKC", " ".join(texts_at(document, path))) for path in fields]
 
 
 def _match(text: str) -> str | None:

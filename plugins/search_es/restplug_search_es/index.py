@@ -38,7 +38,7 @@ from urllib.parse import unquote, urlsplit
 from elastic_transport import AiohttpHttpNode, HttpHeaders, TransportError
 from elasticsearch import ApiError, AsyncElasticsearch
 
-from restplug import BackendUnavailable, ConfigError
+from restplug import BackendUnavailable, ConfigError, texts_at
 
 log = logging.getLogger("restplug.search.elasticsearch")
 
@@ -567,24 +567,10 @@ def _id(key: str) -> Any:
 def _source(id: Any, document: Mapping[str, Any], fields: Mapping[str, float]) -> dict[str, Any]:
     source: dict[str, Any] = {"rid": _key(id)}
     for path in fields:
-        texts = [unicodedata.normalize("NFKC", s) for s in _strings(document, path.split("."))]
+        texts = [unicodedata.normalize("NFKC", s) for s in texts_at(document, path)]
         if texts:
             source[_name(path)] = texts
     return source
-
-
-def _strings(value: Any, segments: Sequence[str]) -> Iterator[str]:
-    """The strings (and numbers, as text) at a dotted path, through lists at any level."""
-    if isinstance(value, list):
-        for item in value:
-            yield from _strings(item, segments)
-    elif segments:
-        if isinstance(value, Mapping) and segments[0] in value:
-            yield from _strings(value[segments[0]], segments[1:])
-    elif isinstance(value, str):
-        yield value
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        yield str(value)
 
 
 __all__ = ["Cluster", "ElasticsearchIndex", "client_options", "node_for"]
