@@ -167,15 +167,18 @@ class CacheManager:
         produce: Callable[[], Awaitable[Any]],
         *,
         bypass: bool = False,
+        coder: Coder | None = None,
     ) -> tuple[Any, bool]:
         """``(value, hit)``: the cached value for this request, or ``produce()`` stored.
 
         ``id`` None keys the entry on the resource generation (lists), else on the document's
         (details, histories).  ``variant`` is everything else the response depends on:
         normalized parameters, the caller's identity.  Concurrent misses on one key share one
-        ``produce()`` call (single-flight)."""
-        if self.backend is None or bypass or not await self._flush():
+        ``produce()`` call (single-flight).  ``coder`` turns these values to bytes and back
+        (the manager's own by default)."""
+        if self.backend is None or bypass or (self._unflushed and not await self._flush()):
             return await produce(), False
+        coder = coder or self.coder
         gen_key = self._resource_gen(resource) if id is None else self._item_gen(resource, id)
         tokens = await self.generations([gen_key])
         if tokens is None:
@@ -183,15 +186,17 @@ class CacheManager:
             # because of it.  Safe without a token: a write in this process meanwhile leaves
             # a token unflushed, and the requests after it skip the flight (see above).
             return await self._single_flight(
-                self.key(resource, kind, digest(id, variant)), produce
+                self.key(resource, kind, digest(id, variant)), produce, coder
             ), False
         key = self.key(resource, kind, tokens[0], digest(id, variant))
         data = await self._call("get", key)
         if data is not None:
-            return self.coder.decode(data), True
-        return await self._single_flight(key, produce), False
+            return coder.decode(data), True
+        return await self._single_flight(key, produce, coder), False
 
-    async def _single_flight(self, key: str, produce: Callable[[], Awaitable[Any]]) -> Any:
+    async def _single_flight(
+        self, key: str, produce: Callable[[], Awaitable[Any]], coder: Coder
+    ) -> Any:
         flight = self._flights.get(key)
         if flight is not None:
             return await asyncio.shield(flight)
@@ -206,5 +211,5 @@ class CacheManager:
         finally:
             self._flights.pop(key, None)
         flight.set_result(value)
-        await self._call("set", key, self.coder.encode(value), self.ttl)
+        await self._call("set", key, coder.encode(value), self.ttl)
         return value
