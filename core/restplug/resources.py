@@ -123,9 +123,11 @@ def choices(field: fields.Field) -> tuple[Any, ...] | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)
 def lenient(field: fields.Field) -> fields.Field:
     """The field, accepting strings for numbers: a URL or query string only holds strings,
-    so a ``strict`` Integer must still parse "10" there."""
+    so a ``strict`` Integer must still parse "10" there.  Fields are declarations, never
+    changed once bound: the copy is made once per field, not once per request."""
     if getattr(field, "strict", False):
         field = copy.copy(field)
         field.strict = False  # type: ignore[attr-defined]
