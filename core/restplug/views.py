@@ -123,7 +123,9 @@ async def list_entry(
     """One list page as an :func:`entry`: the envelope, its ETag and its Link header."""
     resource = parser.resource
     query = await parser.resolve(parsed)
-    result = await run_list(restplug.store, resource.name, parsed, query, restplug.query_timeout)
+    result = await run_list(
+        restplug.store, resource.name, parsed, query, restplug.query_timeout, restplug.cache
+    )
     body = {
         "items": [project(resource.presented(s.document), parsed.fields) for s in result.items],
         "total": result.total,

@@ -200,6 +200,15 @@ class CacheManager:
             return coder.decode(data), True
         return await self._single_flight(key, produce, coder), False
 
+    async def total(self, resource: str, query: Any, produce: Callable[[], Awaitable[int]]) -> int:
+        """How many documents of ``resource`` match ``query`` (what makes its filter):
+        ``produce()``'s count, kept under the resource's list generation like a list page, so
+        no count made before a write is read after it.  An exact total over a broad filter
+        reads every matching index entry; a page reads a few: a request that bypasses the
+        cached pages still takes its total from here, being as fresh as a count in the store."""
+        value, _ = await self.cached("total", resource, None, query, produce)
+        return int(value)
+
     async def _lookup(
         self, gen_key: str, resource: str, kind: str, which: str
     ) -> tuple[str, bytes | None]:
