@@ -189,7 +189,7 @@ class CacheManager:
         gen_key = self._resource_gen(resource) if id is None else self._item_gen(resource, id)
         which = digest(id, variant)
         # One guarded call (one timer) for both round trips: the token, then the entry.
-        found = await self._guard.call(self._lookup, gen_key, resource, kind, which, failed=None)
+        found = await self._guard.call(self._get_entry, gen_key, resource, kind, which, failed=None)
         if found is None:
             # The cache is down, and the store must not take every concurrent miss at once
             # because of it.  Safe without a token: a write in this process meanwhile leaves
@@ -209,7 +209,7 @@ class CacheManager:
         value, _ = await self.cached("total", resource, None, query, produce)
         return int(value)
 
-    async def _lookup(
+    async def _get_entry(
         self, gen_key: str, resource: str, kind: str, which: str
     ) -> tuple[str, bytes | None]:
         """The key of an entry under its current generation token, and the entry's bytes."""
