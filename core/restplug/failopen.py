@@ -42,6 +42,8 @@ class CircuitBreaker:
 class FailOpen:
     """``await guard.call(function, *args, failed=fallback)``: the function's result, or
     ``fallback`` when it raises, takes longer than ``timeout`` seconds, or the breaker is open.
+    ``timeout`` None sets no timer, for a backend in this process that answers without waiting
+    on any I/O (a timer per call costs more than such a call).
 
     ``what`` names the backend and ``fallback_means`` what callers get meanwhile, for the one
     warning an outage logs (``"cache unavailable (...): served as misses"``)."""
@@ -51,7 +53,7 @@ class FailOpen:
         what: str,
         fallback_means: str,
         *,
-        timeout: float = 0.25,
+        timeout: float | None = 0.25,
         breaker: CircuitBreaker | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
@@ -66,8 +68,11 @@ class FailOpen:
         if not self.breaker.closed:
             return failed
         try:
-            async with asyncio.timeout(self.timeout):
+            if self.timeout is None:
                 result = await function(*args)
+            else:
+                async with asyncio.timeout(self.timeout):
+                    result = await function(*args)
         except Exception as exc:
             self.breaker.failure()
             if not self.down:

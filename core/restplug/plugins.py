@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import weakref
 from collections.abc import Awaitable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import metadata
@@ -183,19 +184,38 @@ def _combine(rule: Combine, answers: list[Any]) -> Any:
     return None
 
 
+#: Per manager and hook: the implementations the turns were made for, and the turns.
+_TURNS: weakref.WeakKeyDictionary[
+    pluggy.PluginManager, dict[str, tuple[tuple[Any, ...], list[tuple[str, pluggy.HookCaller]]]]
+] = weakref.WeakKeyDictionary()
+
+
 def _turns(
     pm: pluggy.PluginManager, caller: pluggy.HookCaller
-) -> Iterator[tuple[str, pluggy.HookCaller]]:
+) -> list[tuple[str, pluggy.HookCaller]]:
     """For each plugin implementing the hook, in call order: its name and a caller of the hook
     with every other plugin's (non-wrapper) implementation left out, so that each plugin is
     asked on its own, inside every wrapper, through pluggy.  The implementations are read
-    for their plugins and names only."""
-    impls = [
+    for their plugins and names only.  Hooks such as ``authenticate`` run on every request:
+    the turns are made again only when the hook's implementations change."""
+    impls = tuple(
         impl for impl in reversed(caller.get_hookimpls()) if not (impl.wrapper or impl.hookwrapper)
+    )
+    known = _TURNS.setdefault(pm, {})
+    made = known.get(caller.name)
+    if made is not None and made[0] == impls:
+        return made[1]
+    turns = [
+        (
+            impl.plugin_name,
+            pm.subset_hook_caller(
+                caller.name, [other.plugin for other in impls if other is not impl]
+            ),
+        )
+        for impl in impls
     ]
-    for impl in impls:
-        others = [other.plugin for other in impls if other is not impl]
-        yield impl.plugin_name, pm.subset_hook_caller(caller.name, others)
+    known[caller.name] = (impls, turns)
+    return turns
 
 
 async def _awaited(answers: list[Any]) -> list[Any]:

@@ -35,6 +35,7 @@ from restplug.stores.protocol import Filter, FindQuery, SortKey, Stored
 
 if TYPE_CHECKING:
     from restplug.app import Restplug
+    from restplug.caches.manager import CacheManager
     from restplug.methods import FilterMethod, SortMethod
     from restplug.resources import Resource
     from restplug.stores.protocol import DocumentStore
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("restplug")
 RESERVED = ("page", "size", "cursor", "order_by", "fields", "count")
 RELEVANCE = "relevance"
+#: The fewest ids of a relevance ranking a list page reads at once.
+RANK_WINDOW = 64
 #: The sort of a relevance-ranked list: its cursors hold the position in the ranking.
 RANK_SORT: tuple[SortKey, ...] = (("_rank", 1),)
 MAX_SIZE = 100
@@ -269,9 +272,13 @@ class ListParser:
                     "store does not support (the error is logged)",
                     title="Filter not supported",
                 ) from None
-            clauses.append(fragment.filter)
             if fragment.ranking is not None and rank is None and not request.order_given:
                 rank = tuple(fragment.ranking)
+                if fragment.filter == {"_id": {"$in": fragment.ranking}}:
+                    # The order keeps only the ranked ids already: the same thousands of
+                    # ids again as a filter would only cost the store a second lookup of each.
+                    continue
+            clauses.append(fragment.filter)
         sort, missing_last = request.sort, request.missing_last
         if rank is not None:
             sort, missing_last = RANK_SORT, frozenset()
@@ -492,19 +499,38 @@ def keyset_segments(
 
 
 async def run_list(
-    store: DocumentStore, collection: str, request: ListRequest, query: StoreQuery, timeout: float
+    store: DocumentStore,
+    collection: str,
+    request: ListRequest,
+    query: StoreQuery,
+    timeout: float,
+    cache: CacheManager | None = None,
 ) -> ListResult:
-    """One page (and the total unless ``count=none``), each store call bounded by ``timeout``."""
+    """One page (and the total unless ``count=none``), each store call bounded by ``timeout``.
+    With a ``cache``, the total is kept per list generation of the collection (see
+    :meth:`CacheManager.total`)."""
     want = request.size + 1  # one more tells whether a next page exists
     skip = (request.page - 1) * request.size if request.page else 0
 
-    def find_query(filter: Filter, limit: int, rank: Sequence[Any] | None = None) -> FindQuery:
-        return FindQuery(filter, query.sort, skip, limit, query.missing_last, rank)
+    def find_query(filter: Filter, limit: int) -> FindQuery:
+        return FindQuery(filter, query.sort, skip, limit, query.missing_last)
+
+    async def ranked(rank: Sequence[Any]) -> list[Stored]:
+        # The ranking may hold thousands of matches: read it in windows, best first, until
+        # the page is full (a window twice the last when the filter kept too few), rather
+        # than have the store join and sort every match for one page.
+        needed = skip + want
+        found: list[Stored] = []
+        start, window = 0, max(needed, RANK_WINDOW)
+        while start < len(rank) and len(found) < needed:
+            part = rank[start : start + window]
+            found += await store.find(collection, FindQuery(query.filter, query.sort, rank=part))
+            start, window = start + window, window * 2
+        return found[skip:needed]
 
     async def find() -> list[Stored]:
         if query.rank is not None:
-            start = 0 if query.after is None else query.after[0] + 1
-            return await store.find(collection, find_query(query.filter, want, query.rank[start:]))
+            return await ranked(query.rank[0 if query.after is None else query.after[0] + 1 :])
         if query.after is None:
             return await store.find(collection, find_query(query.filter, want))
         items: list[Stored] = []
@@ -518,7 +544,17 @@ async def run_list(
     async def count() -> int | None:
         if not request.count:
             return None
-        return await store.count(collection, query.filter, query.rank)
+
+        async def counted() -> int:
+            return await store.count(collection, query.filter, query.rank)
+
+        if cache is None:
+            return await counted()
+        # Keyed by the filtering parameters: they make the filter and the ranking (method
+        # filters are given nothing else), and they are short where a search's ranking holds
+        # thousands of ids.
+        filtering = tuple(param for param in request.params if param[0] not in RESERVED)
+        return await cache.total(collection, filtering, counted)
 
     async with asyncio.timeout(timeout):
         items, total = await asyncio.gather(find(), count())
@@ -526,8 +562,7 @@ async def run_list(
     if len(items) > request.size:
         items = items[: request.size]
         if query.rank is not None:
-            position = {id: i for i, id in enumerate(query.rank)}
-            values: list[Any] = [position[items[-1].id]]
+            values: list[Any] = [query.rank.index(items[-1].id)]
         else:
             values = [value_at(items[-1], path) for path, _ in query.sort]
         next_cursor = encode_cursor(query.cursor_key, query.cursor_scope, values)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,15 +73,21 @@ class Resource:
         """The paths worth an index in the store: every filter and sort path, and ``indexes``."""
         return list(dict.fromkeys([*self.filters, *self.sorts, *self.indexes]))
 
+    @functools.cached_property
+    def _declared(self) -> Schema:
+        # One schema instance for reading field declarations (never for load or dump):
+        # building one deep-copies every field, which costs more than the rest of a cached read.
+        return self.schema()
+
     def field_at(self, path: str) -> fields.Field | None:
         """The schema field describing a dotted document path, or None when the schema has
         no such path.  Keys of a ``Dict`` field and indexes of a ``List`` are any segment."""
-        return field_at(self.schema(), path)
+        return field_at(self._declared, path)
 
     def id_from(self, raw: str) -> object:
         """Parse an id from a URL segment with the id field's type; ValueError when invalid."""
         try:
-            return from_text(self.schema().fields[self.id_field], raw)
+            return from_text(self._declared.fields[self.id_field], raw)
         except ValidationError as exc:
             raise ValueError("; ".join(flatten_messages(exc.messages))) from None
 
@@ -116,9 +123,11 @@ def choices(field: fields.Field) -> tuple[Any, ...] | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)
 def lenient(field: fields.Field) -> fields.Field:
     """The field, accepting strings for numbers: a URL or query string only holds strings,
-    so a ``strict`` Integer must still parse "10" there."""
+    so a ``strict`` Integer must still parse "10" there.  Fields are declarations, never
+    changed once bound: the copy is made once per field, not once per request."""
     if getattr(field, "strict", False):
         field = copy.copy(field)
         field.strict = False  # type: ignore[attr-defined]

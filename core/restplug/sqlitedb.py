@@ -83,6 +83,7 @@ class SQLiteDatabase:
         self._read_threads: ThreadPoolExecutor | None = None
         self._reader_pool: queue.SimpleQueue[_Connection] = queue.SimpleQueue()
         self._all_readers: list[_Connection] = []
+        self._inline: _Connection | None = None
 
     async def open(self) -> None:
         """Create the file (and its folder) if needed, switch it to WAL, run :meth:`set_up`,
@@ -102,6 +103,12 @@ class SQLiteDatabase:
                 reader = await loop.run_in_executor(self._read_threads, self._connect, True)
                 self._all_readers.append(reader)
                 self._reader_pool.put(reader)
+            inline = await loop.run_in_executor(self._read_threads, self._connect, True)
+            self._all_readers.append(inline)
+            # Never waits for a lock on the event loop: a locked file sends the read to a
+            # thread (see run_point_read).
+            inline.db.execute("PRAGMA busy_timeout=0")
+            self._inline = inline
         except (OSError, sqlite3.Error) as e:
             await self.close()
             raise BackendUnavailable(f"cannot open SQLite database {self.path!r}: {e}") from e
@@ -155,7 +162,7 @@ class SQLiteDatabase:
         """Let running calls finish, close every connection."""
         write_thread, read_threads = self._write_thread, self._read_threads
         writer, readers = self._writer, list(self._all_readers)
-        self._writer = self._write_thread = self._read_threads = None
+        self._writer = self._write_thread = self._read_threads = self._inline = None
         self._all_readers.clear()
         self._reader_pool = queue.SimpleQueue()
 
@@ -203,6 +210,22 @@ class SQLiteDatabase:
                 pool.put(reader)
 
         return await asyncio.get_running_loop().run_in_executor(threads, borrow)
+
+    async def run_point_read(self, run: Callable[[sqlite3.Connection], T]) -> T:
+        """``run(connection)`` for a read of a handful of rows by primary key, on the event
+        loop's own thread: handing it to a reader thread (a future, a wake-up of the loop,
+        the GIL passed back and forth) costs several times the lookup itself.  Its connection
+        never waits for a lock: one that would (a rare case in WAL mode) runs the read in a
+        thread instead, as :meth:`run_read`."""
+        inline = self._inline
+        if inline is None:
+            raise BackendUnavailable("the SQLite database is not open")
+        try:
+            return inline.run(run)
+        except QueryTimeout as e:
+            if not (isinstance(e.__cause__, sqlite3.Error) and _locked(e.__cause__)):
+                raise
+        return await self.run_read(run)
 
 
 class _Connection:

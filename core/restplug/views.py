@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+import orjson
 from aiohttp import web
 from marshmallow import ValidationError
 
@@ -31,10 +33,41 @@ if TYPE_CHECKING:
     from restplug.resources import Resource
 
 
-def entry(body: Any, **headers: str) -> dict[str, str]:
-    """A response as the cache keeps it: the JSON text, its ETag and other headers."""
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A response as the cache keeps it: the JSON body, serialized once, and its headers
+    (the ETag and any other, such as ``Link``)."""
+
+    body: bytes
+    headers: dict[str, str]
+
+
+class EntryCoder:
+    """Entries to cache bytes and back without parsing the body again: the headers' JSON, a
+    newline (orjson never writes one), then the body exactly as it is sent."""
+
+    def encode(self, value: Entry) -> bytes:
+        return orjson.dumps(value.headers) + b"\n" + value.body
+
+    def decode(self, data: bytes) -> Entry:
+        head, _, body = data.partition(b"\n")
+        return Entry(body, orjson.loads(head))
+
+
+ENTRY_CODER = EntryCoder()
+#: Part of every entry's key: entries cached in another layout by an older version, in a
+#: cache shared with it, are never read as this one's.
+ENTRY_LAYOUT = "entry/2"
+PRIVATE = "private, no-store"
+PUBLIC = "public, max-age=0, must-revalidate"
+
+
+def entry(body: Any, **headers: str) -> Entry:
+    """A response as the cache keeps it: the JSON text, its ETag (a hash of the text unless
+    ``ETag`` is given) and the other non-empty ``headers``."""
     text = dumps(body)
-    return {"body": text.decode(), "ETag": etag_of_bytes(text), **headers}
+    etag = headers.pop("ETag", None) or etag_of_bytes(text)
+    return Entry(text, {"ETag": etag, **{name: value for name, value in headers.items() if value}})
 
 
 async def cached_response(
@@ -44,7 +77,7 @@ async def cached_response(
     kind: str,
     id: Any,
     variant: Any,
-    produce: Callable[[], Awaitable[dict[str, str]]],
+    produce: Callable[[], Awaitable[Entry]],
 ) -> web.Response:
     """A read through the cache, keyed by everything the response depends on: the
     parameters (``variant``) and, behind a token, the caller (never shared between
@@ -56,33 +89,43 @@ async def cached_response(
         "Cache-Control", ""
     )
     cached, hit = await restplug.cache.cached(
-        kind, resource, id, (variant, viewer), produce, bypass=bypass
+        kind,
+        resource,
+        id,
+        (ENTRY_LAYOUT, variant, viewer),
+        produce,
+        bypass=bypass,
+        coder=ENTRY_CODER,
     )
     # Clients revalidate every time (a 304 is cheap), so none keeps data older than a write.
-    control = "private, no-store" if identity else "public, max-age=0, must-revalidate"
     return send_entry(
-        request, cached, {"X-Cache": "HIT" if hit else "MISS", "Cache-Control": control}
+        request,
+        cached,
+        {
+            "X-Cache": "HIT" if hit else "MISS",
+            "Cache-Control": PRIVATE if identity else PUBLIC,
+        },
     )
 
 
-def send_entry(
-    request: web.Request, cached: dict[str, str], headers: dict[str, str]
-) -> web.Response:
+def send_entry(request: web.Request, cached: Entry, headers: dict[str, str]) -> web.Response:
     """An :func:`entry` as the response, or 304 when the client's If-None-Match matches."""
-    headers = {**{k: v for k, v in cached.items() if k != "body" and v}, **headers}
+    headers = {**cached.headers, **headers}
     inm = request.headers.get("If-None-Match")
-    if inm and weak_match(inm, cached["ETag"]):
+    if inm and weak_match(inm, cached.headers["ETag"]):
         return web.Response(status=304, headers=headers)
-    return web.Response(body=cached["body"].encode(), content_type=JSON, headers=headers)
+    return web.Response(body=cached.body, content_type=JSON, headers=headers)
 
 
 async def list_entry(
     restplug: Context, request: web.Request, parser: ListParser, parsed: ListRequest
-) -> dict[str, str]:
+) -> Entry:
     """One list page as an :func:`entry`: the envelope, its ETag and its Link header."""
     resource = parser.resource
     query = await parser.resolve(parsed)
-    result = await run_list(restplug.store, resource.name, parsed, query, restplug.query_timeout)
+    result = await run_list(
+        restplug.store, resource.name, parsed, query, restplug.query_timeout, restplug.cache
+    )
     body = {
         "items": [project(resource.presented(s.document), parsed.fields) for s in result.items],
         "total": result.total,
@@ -175,7 +218,7 @@ class ResourceViews:
         parser = self.restplug.parsers[self.resource.name]
         parsed = parser.parse({name: request.query.getall(name) for name in request.query})
 
-        async def produce() -> dict[str, str]:
+        async def produce() -> Entry:
             return await list_entry(self.restplug, request, parser, parsed)
 
         return await self._cached(request, "list", None, parsed.params, produce)
@@ -189,7 +232,7 @@ class ResourceViews:
         if "fields" in request.query:
             fields = self.restplug.parsers[self.resource.name].fields_param(request.query["fields"])
 
-        async def produce() -> dict[str, str]:
+        async def produce() -> Entry:
             stored = await self._get(request, id)
             body = project(self.resource.presented(stored.document), fields)
             # The whole document's ETag is the stored one, so If-Match works with it.
@@ -203,7 +246,7 @@ class ResourceViews:
         kind: str,
         id: Any,
         variant: Any,
-        produce: Callable[[], Awaitable[dict[str, str]]],
+        produce: Callable[[], Awaitable[Entry]],
     ) -> web.Response:
         return await cached_response(
             self.restplug, request, self.resource.name, kind, id, variant, produce

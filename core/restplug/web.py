@@ -26,7 +26,15 @@ from restplug.openapi import (
     problem_response,
 )
 from restplug.query import DEFAULT_SIZE, MAX_PAGE, MAX_SIZE, bad_parameter, int_param, pages
-from restplug.views import cached_response, entry, list_entry, merge_patch, page_links, send_entry
+from restplug.views import (
+    Entry,
+    cached_response,
+    entry,
+    list_entry,
+    merge_patch,
+    page_links,
+    send_entry,
+)
 
 __all__ = [
     "CACHE_HEADERS",
@@ -35,6 +43,7 @@ __all__ = [
     "MAX_PAGE",
     "MAX_SIZE",
     "MERGE_PATCH",
+    "Entry",
     "bad_parameter",
     "cached_response",
     "dumps",

@@ -236,7 +236,8 @@ async def test_a_failing_core_cache_is_a_miss_not_an_error(
         assert (await create(client, "opaque-Qm2xZ7", 11)).status == 201
     assert auth_server.calls["/introspect"] == 1  # the in-process cache still holds it
     # One warning for the outage, not one per failed call.
-    warning = "cache unavailable (ConnectionError in get): served as misses until it answers"
+    # Whichever call fails first names the outage: a cached read's lookup of token and entry.
+    warning = "cache unavailable (ConnectionError in _get_entry): served as misses until it answers"
     assert caplog.text.count(warning) == 1 and caplog.text.count("WARNING") == 1
     assert "opaque-Qm2xZ7" not in caplog.text
 

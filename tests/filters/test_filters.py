@@ -179,3 +179,34 @@ async def test_each_method_can_be_disabled_alone(restplug_client):
     assert (await response.json())["detail"].startswith("search: unknown parameter")
     assert set(await ids(client, "is_available_in_countries=US,DE")) == {1, 4}
     assert await ids(client, "order_by=-discount") == [1, 5, 4, 2, 3]
+
+
+async def test_a_filter_keeping_few_of_many_search_matches_pages_through_them_all(
+    restplug_client,
+):
+    """The ranking is read in windows: matches the filter keeps far down it, past several
+    windows, are still found, by page number and by cursor, and counted."""
+    client = await restplug_client()
+    many = [
+        {
+            "id": id,
+            "name": f"Dungeon {id}",
+            "type": "dlc" if id % 50 else "game",
+            "total_recommendations": id,
+        }
+        for id in range(1, 401)
+    ]
+    await client.app[RESTPLUG].upsert_all(APPS, many)
+    games = sorted(await ids(client, "search=dungeon&type=game&size=100"))
+    assert games == list(range(50, 401, 50))
+    body = await (await client.get("/api/v1/apps?search=dungeon&type=game&size=3&page=3")).json()
+    assert len(body["items"]) == 2 and body["total"] == 8 and body["pages"] == 3
+    assert sorted(await walk(client, "search=dungeon&type=game&size=3")) == games
+    everything = await walk(client, "search=dungeon&size=100")
+    assert sorted(everything) == list(range(1, 401))
+    # The ranking and the total kept for this search are renewed by a write.
+    await client.app[RESTPLUG].upsert_all(
+        APPS, [{"id": 401, "name": "Dungeon 401", "type": "game", "total_recommendations": 1}]
+    )
+    body = await (await client.get("/api/v1/apps?search=dungeon&type=game&size=100")).json()
+    assert body["total"] == 9 and 401 in [item["id"] for item in body["items"]]

@@ -68,6 +68,9 @@ class CacheManager:
         self.prefix = prefix
         self.ttl = ttl
         self.coder = coder or JsonCoder()
+        # A cache in this process (not shared) answers without I/O, so nothing to time out.
+        if backend is not None and not backend.shared:
+            timeout = None
         self._guard = FailOpen(
             "cache", "served as misses", timeout=timeout, breaker=breaker, logger=log
         )
@@ -113,16 +116,20 @@ class CacheManager:
 
     async def generations(self, keys: Sequence[str]) -> list[str] | None:
         """The current tokens of generation keys, creating missing ones; None on cache error."""
-        values = await self._call("get_many", list(keys))
-        if values is None:
+        if self.backend is None:
             return None
+        return await self._guard.call(self._tokens, keys, failed=None)
+
+    async def _tokens(self, keys: Sequence[str]) -> list[str]:
+        assert self.backend is not None
+        values = await self.backend.get_many(list(keys))
         tokens = []
         for key, value in zip(keys, values, strict=True):
             if value is None:
                 token = secrets.token_hex(8).encode()
                 # Another process may create it at the same moment: whoever wins, both use it.
-                if not await self._call("add", key, token, self._gen_ttl):
-                    token = await self._call("get", key) or token
+                if not await self.backend.add(key, token, self._gen_ttl):
+                    token = await self.backend.get(key) or token
                 value = token
             tokens.append(value.decode())
         return tokens
@@ -167,31 +174,53 @@ class CacheManager:
         produce: Callable[[], Awaitable[Any]],
         *,
         bypass: bool = False,
+        coder: Coder | None = None,
     ) -> tuple[Any, bool]:
         """``(value, hit)``: the cached value for this request, or ``produce()`` stored.
 
         ``id`` None keys the entry on the resource generation (lists), else on the document's
         (details, histories).  ``variant`` is everything else the response depends on:
         normalized parameters, the caller's identity.  Concurrent misses on one key share one
-        ``produce()`` call (single-flight)."""
-        if self.backend is None or bypass or not await self._flush():
+        ``produce()`` call (single-flight).  ``coder`` turns these values to bytes and back
+        (the manager's own by default)."""
+        if self.backend is None or bypass or (self._unflushed and not await self._flush()):
             return await produce(), False
+        coder = coder or self.coder
         gen_key = self._resource_gen(resource) if id is None else self._item_gen(resource, id)
-        tokens = await self.generations([gen_key])
-        if tokens is None:
+        which = digest(id, variant)
+        # One guarded call (one timer) for both round trips: the token, then the entry.
+        found = await self._guard.call(self._get_entry, gen_key, resource, kind, which, failed=None)
+        if found is None:
             # The cache is down, and the store must not take every concurrent miss at once
             # because of it.  Safe without a token: a write in this process meanwhile leaves
             # a token unflushed, and the requests after it skip the flight (see above).
-            return await self._single_flight(
-                self.key(resource, kind, digest(id, variant)), produce
-            ), False
-        key = self.key(resource, kind, tokens[0], digest(id, variant))
-        data = await self._call("get", key)
+            return await self._single_flight(self.key(resource, kind, which), produce, coder), False
+        key, data = found
         if data is not None:
-            return self.coder.decode(data), True
-        return await self._single_flight(key, produce), False
+            return coder.decode(data), True
+        return await self._single_flight(key, produce, coder), False
 
-    async def _single_flight(self, key: str, produce: Callable[[], Awaitable[Any]]) -> Any:
+    async def total(self, resource: str, query: Any, produce: Callable[[], Awaitable[int]]) -> int:
+        """How many documents of ``resource`` match ``query`` (what makes its filter):
+        ``produce()``'s count, kept under the resource's list generation like a list page, so
+        no count made before a write is read after it.  An exact total over a broad filter
+        reads every matching index entry; a page reads a few: a request that bypasses the
+        cached pages still takes its total from here, being as fresh as a count in the store."""
+        value, _ = await self.cached("total", resource, None, query, produce)
+        return int(value)
+
+    async def _get_entry(
+        self, gen_key: str, resource: str, kind: str, which: str
+    ) -> tuple[str, bytes | None]:
+        """The key of an entry under its current generation token, and the entry's bytes."""
+        assert self.backend is not None
+        (token,) = await self._tokens([gen_key])
+        key = self.key(resource, kind, token, which)
+        return key, await self.backend.get(key)
+
+    async def _single_flight(
+        self, key: str, produce: Callable[[], Awaitable[Any]], coder: Coder
+    ) -> Any:
         flight = self._flights.get(key)
         if flight is not None:
             return await asyncio.shield(flight)
@@ -206,5 +235,5 @@ class CacheManager:
         finally:
             self._flights.pop(key, None)
         flight.set_result(value)
-        await self._call("set", key, self.coder.encode(value), self.ttl)
+        await self._call("set", key, coder.encode(value), self.ttl)
         return value

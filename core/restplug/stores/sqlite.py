@@ -360,7 +360,7 @@ class SQLiteStore(SQLiteDatabase):
                 raise
             return _stored(row) if row else None
 
-        return await self.run_read(run)
+        return await self.run_point_read(run)
 
     async def find(self, collection: str, query: FindQuery) -> list[Stored]:
         """The matching documents in the query's order (ties broken by ``_id``), or, with a

@@ -17,6 +17,7 @@ from restplug.web import (
     DEFAULT_SIZE,
     MAX_PAGE,
     MAX_SIZE,
+    Entry,
     bad_parameter,
     cached_response,
     entry,
@@ -67,7 +68,7 @@ def history_handler(restplug: Context, resource: Resource) -> Handler:
         page = int_param(query, "page", 1, 1, MAX_PAGE)
         size = int_param(query, "size", DEFAULT_SIZE, 1, MAX_SIZE)
 
-        async def produce() -> dict[str, str]:
+        async def produce() -> Entry:
             stored = await restplug.collection(resource.name).get(id)
             if stored is None:
                 raise Problem(404, f"no {resource.name} with id {id}")

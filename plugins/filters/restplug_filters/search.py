@@ -4,6 +4,7 @@ index; ordered by relevance unless the request has an ``order_by``."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from marshmallow import fields, validate
 
@@ -23,16 +24,22 @@ MAX_MATCHES = 10_000
 
 
 async def search(restplug: Context, resource: Resource, text: str) -> Fragment:
-    try:
+    async def ranked() -> list[Any]:
         # Bounded here too: an index stuck on a lock (SQLite waits for another process's
         # shared-memory locks without a deadline) must not hold the request as long as it lasts.
         async with asyncio.timeout(restplug.query_timeout):
             hits = await restplug.search.search(resource.name, text, MAX_MATCHES)
+        return [id for id, _ in hits]
+
+    try:
+        # Ranking every match of a common word costs the index as much as the rest of the
+        # request many times over: the ranking is kept under the resource's list generation,
+        # which writes renew only once the index has them, so it is never older than the index.
+        ids, _ = await restplug.cache.cached("search", resource.name, None, text, ranked)
     except (BackendUnavailable, QueryTimeout, OSError, TimeoutError):
         raise Problem(
             503, "search is unavailable right now; try again", headers={"Retry-After": "5"}
         ) from None
-    ids = [id for id, _ in hits]
     return Fragment({"_id": {"$in": ids}}, ranking=ids)
 
 

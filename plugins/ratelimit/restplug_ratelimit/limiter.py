@@ -64,7 +64,12 @@ class Limiter:
         self.counters = counters
         self.rates = rates
         self.trusted = trusted
-        self.guard = FailOpen("rate limit counters", "requests pass unlimited", logger=log)
+        # Counters in this process's memory wait on no I/O: a timer per request would cost
+        # more than counting.
+        timeout = None if isinstance(counters, MemoryCounters) else 0.25
+        self.guard = FailOpen(
+            "rate limit counters", "requests pass unlimited", timeout=timeout, logger=log
+        )
 
     @classmethod
     def from_settings(cls, restplug: Context) -> Limiter:

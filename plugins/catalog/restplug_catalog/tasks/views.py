@@ -12,6 +12,7 @@ from restplug import Handler, PreconditionFailed, Problem, Route
 from restplug.web import (
     JSON,
     MERGE_PATCH,
+    Entry,
     cached_response,
     entry,
     header,
@@ -122,7 +123,7 @@ class TaskViews:
     async def list(self, request: web.Request) -> web.Response:
         parsed = self.parser.parse({name: request.query.getall(name) for name in request.query})
 
-        async def produce() -> dict[str, str]:
+        async def produce() -> Entry:
             return await list_entry(self.restplug, request, self.parser, parsed)
 
         return await self._cached(request, "list", None, parsed.params, produce)
@@ -132,7 +133,7 @@ class TaskViews:
             raise Problem(400, f"{next(iter(request.query))}: unknown parameter; allowed: none")
         id = request.match_info["id"]
 
-        async def produce() -> dict[str, str]:
+        async def produce() -> Entry:
             stored = await self.tasks.get(id)
             if stored is None:
                 raise _not_found(id)
@@ -146,7 +147,7 @@ class TaskViews:
         kind: str,
         id: str | None,
         variant: Any,
-        produce: Callable[[], Awaitable[dict[str, str]]],
+        produce: Callable[[], Awaitable[Entry]],
     ) -> web.Response:
         """A read through the server's cache (every task write renews it, the forwarder's
         too), kept by no client or proxy: tasks are private to the workers."""
