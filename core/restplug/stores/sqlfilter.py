@@ -189,6 +189,10 @@ def compile_filter(
     return CompiledFilter(where, compiler.params, frozenset(compiler.constant))
 
 
+#: Types that hold no array: :func:`array_paths_of` need not look into them.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def array_paths_of(document: Mapping[str, Any]) -> set[str]:
     """The dotted paths (array indexes left out) at which ``document`` holds an array, and
     ``path[]`` where an array at ``path`` holds an array (at any depth).
@@ -200,16 +204,24 @@ def array_paths_of(document: Mapping[str, Any]) -> set[str]:
     """
     found: set[str] = set()
 
+    # Every write walks its whole document (a price history, say), so scalars, most of it,
+    # are passed over without a call, and a key is checked only when it holds a container.
     def walk(value: Any, path: str, in_array: bool) -> None:
         if isinstance(value, list):
             found.add(path)
             if in_array:
                 found.add(path + ELEMENT)
             for item in value:
-                walk(item, path, True)
+                if type(item) not in _SCALARS:
+                    walk(item, path, True)
         elif isinstance(value, Mapping):
             for key, item in value.items():
-                if isinstance(key, str) and SEGMENT.fullmatch(key) and not key.isdigit():
+                if (
+                    type(item) not in _SCALARS
+                    and isinstance(key, str)
+                    and SEGMENT.fullmatch(key)
+                    and not key.isdigit()
+                ):
                     walk(item, f"{path}.{key}" if path else key, False)
 
     walk(document, "", False)
