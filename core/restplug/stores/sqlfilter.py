@@ -62,6 +62,7 @@ Decided corners (MongoDB's behaviour, unless marked as a restriction):
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -228,6 +229,12 @@ def array_paths_of(document: Mapping[str, Any]) -> set[str]:
     return found
 
 
+@functools.lru_cache(maxsize=1024)
+def _segments(path: str) -> tuple[str, ...]:
+    """:func:`parse_path` of a prepared path, parsed once: every write asks for each of them."""
+    return parse_path(path)
+
+
 def multikeys(document: Mapping[str, Any], path: str) -> set[Any]:
     """The values ``document`` offers to an equality on ``path`` (a path of object keys only),
     encoded as the sort key encodes them: the value found there, or each element of the array
@@ -239,7 +246,7 @@ def multikeys(document: Mapping[str, Any], path: str) -> set[Any]:
     while no document has held an array above the last segment.
     """
     value: Any = document
-    for segment in parse_path(path):
+    for segment in _segments(path):
         if not isinstance(value, Mapping) or segment not in value:
             return set()
         value = value[segment]
