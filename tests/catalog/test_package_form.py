@@ -9,6 +9,7 @@ from marshmallow import ValidationError
 
 from restplug_catalog.demo import as_scraped, generate_apps
 from restplug_catalog.package import OPTIONAL, PackageAppSchema, in_own_form
+from restplug_catalog.schemas import AppSchema
 
 APPS = [as_scraped(app, 0.5) for app in generate_apps(300, seed=5)]
 BASE = APPS[0]
@@ -69,3 +70,10 @@ def test_an_app_in_its_own_form_is_exactly_what_the_schema_gives(raw: Any) -> No
 
 def test_the_scraped_demo_apps_are_in_their_own_form() -> None:
     assert all(in_own_form(app) for app in APPS)
+
+
+def test_a_new_app_with_every_field_needs_no_schema_defaults() -> None:
+    schema = AppSchema()
+    for app in APPS:
+        fields_only = {k: v for k, v in app.items() if k != "prices"}
+        assert schema.dump(schema.load(fields_only)) == {**fields_only, "prices": {}}

@@ -59,6 +59,8 @@ class PackageAppSchema(AppSchema):
 #: What a worker may leave out of an app: the stored value is kept.
 OPTIONAL = tuple(name for name in PackageAppSchema().fields if name not in REQUIRED)
 _APP_FIELDS = frozenset(PackageAppSchema().fields)
+#: The fields of a new app besides its prices: given them all, it needs no defaults.
+_NEW_APP_FIELDS = frozenset(AppSchema().fields) - {"prices"}
 
 
 _COUNTRY_TEXT = re.compile("[A-Z]{2}")
@@ -231,13 +233,19 @@ class Ingest:
         self, current: dict[str, Any] | None, scrapes: list[tuple[int, dict[str, Any]]], now: str
     ) -> dict[str, Any]:
         """The new document after every scrape of one app.  Both parts are valid already (the
-        stored document, the scraped fields), so only a new app needs the schema: for its
-        defaults.  Validating the whole price history again would cost most of the ingest."""
+        stored document, the scraped fields), so only a new app needs the schema: for the
+        defaults of the fields it leaves out (a scraped app in its schema's form that has them
+        all is what the schema gives back, with no prices yet).  Validating the whole price
+        history again would cost most of the ingest."""
         document = current
         for _, app in scrapes:
             if document is None:
                 fields_only = {k: v for k, v in app.items() if k != "prices"}
-                document = self.schema.dump(self.schema.load(fields_only))
+                document = (
+                    {**fields_only, "prices": {}}
+                    if fields_only.keys() == _NEW_APP_FIELDS
+                    else self.schema.dump(self.schema.load(fields_only))
+                )
             document = merge(document, app, now)
         return document
 
