@@ -270,31 +270,56 @@ class Restplug:
         return identity
 
     async def upsert_all(
-        self, resource: Resource, documents: Iterable[dict[str, Any]], total: int | None = None
+        self,
+        resource: Resource,
+        documents: Iterable[dict[str, Any]],
+        total: int | None = None,
+        *,
+        validated: bool = False,
     ) -> int:
         """Validate and write many documents (insert or replace) in bulk batches of 500, with a
         progress bar; unchanged documents are left alone, and each batch is one
-        ``documents_changed`` call.  Returns how many were written."""
+        ``documents_changed`` call.  Returns how many were written.
+
+        ``documents`` is read and validated in a worker thread, one batch ahead of the writes,
+        so that making the documents and storing them overlap.  ``validated``: the documents
+        are in the schema's own form already (what ``schema.dump(schema.load(document))``
+        returns), as a plugin's generator of its own documents makes them, so they are written
+        as given: validating them again would cost most of the load."""
         schema = resource.schema()
         collection = self.collection(resource.name)
         written = 0
         source = iter(documents)
-        with progress(total, f"loading {resource.name}") as bar:
-            while batch := list(itertools.islice(source, 500)):
-                loaded = [schema.dump(schema.load(raw)) for raw in batch]
-                ids = [document[resource.id_field] for document in loaded]
-                found = await collection.find(FindQuery({"_id": {"$in": ids}}))
-                current = {stored.id: stored.etag for stored in found}
-                writes = [
-                    Write(id, document, etag, current.get(id))
-                    for id, document in zip(ids, loaded, strict=True)
-                    if (etag := etag_of(document)) != current.get(id)
-                ]
-                for write, applied in zip(writes, await collection.bulk(writes), strict=True):
-                    if not applied:
-                        raise Conflict(f"{resource.name} {write.id} changed while loading")
-                    written += 1
-                bar.update(len(batch))
+
+        def next_batch() -> list[tuple[Any, dict[str, Any], str]]:
+            """The next (id, document, ETag) triples; none at the end."""
+            batch = list(itertools.islice(source, 500))
+            loaded = batch if validated else [schema.dump(schema.load(raw)) for raw in batch]
+            return [(doc[resource.id_field], doc, etag_of(doc)) for doc in loaded]
+
+        upcoming = asyncio.ensure_future(asyncio.to_thread(next_batch))
+        try:
+            with progress(total, f"loading {resource.name}") as bar:
+                while batch := await upcoming:
+                    upcoming = asyncio.ensure_future(asyncio.to_thread(next_batch))
+                    ids = [id for id, _, _ in batch]
+                    found = await collection.find(FindQuery({"_id": {"$in": ids}}))
+                    current = {stored.id: stored.etag for stored in found}
+                    writes = [
+                        Write(id, document, etag, current.get(id))
+                        for id, document, etag in batch
+                        if etag != current.get(id)
+                    ]
+                    for write, applied in zip(writes, await collection.bulk(writes), strict=True):
+                        if not applied:
+                            raise Conflict(f"{resource.name} {write.id} changed while loading")
+                        written += 1
+                    bar.update(len(batch))
+        finally:
+            # A thread cannot be cancelled: a failed load waits for the batch it was reading.
+            await asyncio.wait([upcoming])
+            if not upcoming.cancelled():
+                upcoming.exception()  # retrieved: its error, if any, is the one raised above
         return written
 
     async def reindex(self, resource: Resource, bar: Any = None) -> int:

@@ -59,6 +59,12 @@ class Context(Protocol):
         parser in the ``Route`` and the OpenAPI document describes its parameters."""
 
     async def upsert_all(
-        self, resource: Resource, documents: Iterable[dict[str, Any]], total: int | None = None
+        self,
+        resource: Resource,
+        documents: Iterable[dict[str, Any]],
+        total: int | None = None,
+        *,
+        validated: bool = False,
     ) -> int:
-        """Validate and write many documents in bulk batches; returns how many changed."""
+        """Validate and write many documents in bulk batches; returns how many changed.
+        ``validated``: they are in the schema's own form already, written as given."""

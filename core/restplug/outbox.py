@@ -155,13 +155,19 @@ class Outbox:
         done = []
         changed: dict[str, tuple[Resource, list[Change]]] = {}
         for item in written:
-            name = item.resource.name
-            indexed = self.indexer is None or await self.indexer.update(
-                name, item.id, item.document
+            changed.setdefault(item.resource.name, (item.resource, []))[1].append(
+                Change(item.id, item.document)
             )
+        # One index call per resource: a package's documents in one index transaction, not
+        # one each (most of an ingest's time when it was).
+        indexed = {
+            name: self.indexer is None
+            or await self.indexer.update_many(name, [(c.id, c.document) for c in changes])
+            for name, (_, changes) in changed.items()
+        }
+        for item in written:
             crash_point("mid-effects")
-            changed.setdefault(name, (item.resource, []))[1].append(Change(item.id, item.document))
-            if indexed:
+            if indexed[item.resource.name]:
                 done.append((item.resource, item.id, item.entry.id, item.entry.etag))
         # After the index updates, so that a search cached under the new generation already
         # sees them; once per resource, however many documents a package wrote.  The plugins

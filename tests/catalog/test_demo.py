@@ -18,12 +18,13 @@ from restplug_catalog.demo import (
     generate_apps,
     generate_tasks,
 )
+from restplug_catalog.schemas import AppSchema
 
 KEYS = {
     "id", "name", "type", "is_free", "short_description", "developers", "publishers", "genres",
     "categories", "platforms", "release_date", "total_recommendations", "prices",
 }  # fmt: skip
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S+00:00"
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +138,13 @@ def test_now_before_catalogue_start_is_rejected() -> None:
 
 def test_documents_are_plain_json(apps: list[dict]) -> None:
     assert json.loads(json.dumps(apps)) == apps
+
+
+def test_documents_are_in_the_schema_s_own_form(apps: list[dict]) -> None:
+    # demo-data writes them without validating again (upsert_all's validated=True).
+    schema = AppSchema()
+    for app in apps:
+        assert schema.dump(schema.load(app)) == app
 
 
 def test_well_known_names() -> None:

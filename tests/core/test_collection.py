@@ -5,6 +5,7 @@ through it is seen as a client's: cached reads renew, the search index finds it,
 from __future__ import annotations
 
 import pytest
+from marshmallow import ValidationError
 
 from restplug import Change, Collection, FindQuery, Write, hookimpl
 from restplug.app import RESTPLUG
@@ -105,3 +106,17 @@ async def test_every_write_tells_the_plugins_once_per_batch(setup):
         ("apps", [(id, f"Bulk {id}") for id in range(10, 15)]),
         ("apps", [(2, "Two")]),
     ]
+
+
+async def test_upsert_all_writes_the_batches_before_a_bad_document_and_stops(setup):
+    client, apps, _ = setup
+    restplug = client.app[RESTPLUG]
+    resource = restplug.resources["apps"]
+    good = [app(id, f"Game {id}") for id in range(1, 1001)]
+    # Documents are read a batch ahead of the writes: the error still stops the load after
+    # the batches before it are written, and before anything of its own batch is.
+    documents = [*good, {"id": 1001, "name": "", "type": "game"}, app(1002, "Never")]
+    with pytest.raises(ValidationError):
+        await restplug.upsert_all(resource, iter(documents))
+    assert await apps.count() == 1000
+    assert await restplug.upsert_all(resource, good) == 0  # unchanged

@@ -435,6 +435,7 @@ async def test_a_bulk_write_settles_in_one_round_trip(store: SQLiteStore, index:
     writes = [Write(id, {"name": f"Bulk {id}"}, "e") for id in range(1000)]
     assert all(await process.store.bulk_write("apps", writes))
     assert counted.bulk == {"apps": 1, OUTBOX: 1}
+    assert index.calls["update_many"] == 1 and not index.calls["upsert"]
     assert await process.pending() == 0
     assert len(await found(process, "bulk")) == 1000
     assert len(process.changes) == 1000

@@ -198,6 +198,30 @@ async def test_changes_during_a_rebuild_survive_it(index: SQLiteSearchIndex) -> 
     assert [await ids(index, name) for name in ("alpha", "beta", "gamma")] == [[1], [2], [3]]
 
 
+async def test_many_changes_apply_in_order_in_one_call(index: SQLiteSearchIndex) -> None:
+    await add(index, {1: app("Alpha"), 2: app("Beta")})
+    changes = [(1, None), (2, app("Beta Prime")), ("3", app("Gamma")), ("3", app("Delta"))]
+    await index.update_many("apps", changes)
+    assert await ids(index, "alpha") == []
+    assert await ids(index, "prime") == [2]
+    assert await ids(index, "gamma") == []
+    assert await ids(index, "delta") == ["3"]
+
+
+async def test_many_changes_during_a_rebuild_survive_it(index: SQLiteSearchIndex) -> None:
+    await add(index, {1: app("Alpha"), 2: app("Beta")})
+    pause = asyncio.Event()
+    stale = {1: app("Alpha"), 2: app("Beta"), 3: app("Gamma")}
+    rebuild = asyncio.create_task(index.rebuild("apps", stream(stale, pause)))
+    await asyncio.sleep(0.05)
+    await index.update_many("apps", [(2, app("Beta Prime")), (3, None), (4, app("Delta"))])
+    pause.set()
+    assert await rebuild == 3
+    assert await ids(index, "prime") == [2]
+    assert await ids(index, "gamma") == []
+    assert await ids(index, "delta") == [4]
+
+
 async def test_a_failed_rebuild_keeps_the_old_index(
     index: SQLiteSearchIndex, tmp_path: Path
 ) -> None:

@@ -797,3 +797,20 @@ async def test_missing_last_ascending_reads_values_then_the_missing(store: SQLit
     assert pages == [[3, 5], [1, 2], [4, 6], [6], []]
     plan = await store.explain("t", query)
     assert len(plan) == 2 and not any("TEMP" in step for step in plan), plan
+
+
+async def test_a_bulk_write_keeps_the_multikey_rows_of_each_id_s_last_document(
+    store: SQLiteStore,
+) -> None:
+    await store.prepare("t", ["tags", "n"])
+    await store.insert("t", 3, {"tags": ["x"], "n": 3}, "e3")
+    writes = [
+        Write(1, {"tags": ["a", "b"], "n": 1}, "e1"),
+        Write(1, {"tags": ["c"], "n": 2}, "e2", if_etag="e1"),
+        Write(2, {"tags": ["b"], "n": 1}, "e1"),
+        Write.delete(3, if_etag="e3"),
+    ]
+    assert await store.bulk_write("t", writes) == [True, True, True, True]
+    assert await ids(store, {"tags": "b"}) == [2]
+    assert await ids(store, {"tags": {"$in": ["a", "c", "x"]}}) == [1]
+    assert await ids(store, {"n": 1}) == [2]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from restplug.errors import BackendUnavailable, QueryTimeout
@@ -97,6 +97,34 @@ class Indexer:
                 self.up = False
                 if retry:
                     raise
+            return False
+        return True
+
+    async def update_many(
+        self, collection: str, changes: Sequence[tuple[Any, Mapping[str, Any] | None]]
+    ) -> bool:
+        """:meth:`update` for many (id, document or ``None``) changes of one write: True when
+        the index has them all.  An index with an ``update_many`` of its own (the builtin one:
+        one transaction) is given them in one call within ``timeout``; a failure leaves them
+        all pending, and the outbox's retries then apply them one by one.  Never raises."""
+        many = getattr(self.index, "update_many", None)
+        if many is None or collection not in self.resources or len(changes) < 2:
+            results = [await self.update(collection, id, doc) for id, doc in changes]
+            return all(results)
+        if collection in self._unprepared or not self.up:
+            return False
+        try:
+            async with asyncio.timeout(self.timeout):
+                await many(collection, changes)
+        except Exception as e:
+            log.warning(
+                "search index update of %d %s failed (%s); kept pending",
+                len(changes),
+                collection,
+                describe(e),
+            )
+            if isinstance(e, OUTAGE):
+                self.up = False
             return False
         return True
 

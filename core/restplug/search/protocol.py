@@ -3,6 +3,11 @@
 An index holds, per collection, the text of each document's searchable fields (the resource's
 ``search_fields`` with their weights) and answers a query with document ids, most relevant
 first.  The document store stays the source of truth: the index can always be rebuilt from it.
+
+An index may also offer ``update_many(collection, changes)``, ``changes`` a sequence of (id,
+document or ``None`` for a delete) applied in order: the core then gives it a write batch's
+changes (a package's) in one call rather than one ``upsert`` or ``delete`` each.  It is left
+out of :class:`SearchIndex` so that indexes without it still are one.
 """
 
 from __future__ import annotations

@@ -158,6 +158,29 @@ class SQLiteSearchIndex:
 
         await self._db.run_write(run)
 
+    async def update_many(
+        self, collection: str, changes: Sequence[tuple[Any, Mapping[str, Any] | None]]
+    ) -> None:
+        """Apply many (id, document) changes in one transaction, in order: an upsert each, a
+        delete where the document is ``None``.  What :meth:`upsert` and :meth:`delete` do one
+        at a time, for the writes of a package or a demo-data batch."""
+        fields = self._prepared(collection)
+        prepared = []
+        for id, document in changes:
+            check_id(id)
+            prepared.append((id, None if document is None else _texts(document, fields)))
+
+        def run(db: sqlite3.Connection) -> None:
+            with transaction(db, "IMMEDIATE"):
+                for tables in _targets(db, collection):
+                    for id, texts in prepared:
+                        if texts is None:
+                            _remove(db, tables, id)
+                        else:
+                            _put(db, tables, fields, id, texts)
+
+        await self._db.run_write(run)
+
     async def delete(self, collection: str, id: Any) -> None:
         """Remove one document; an absent one is not an error.  While a rebuild runs, the id
         stays in its id map as a tombstone so the rebuild does not bring the document back."""

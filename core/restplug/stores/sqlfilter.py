@@ -62,6 +62,7 @@ Decided corners (MongoDB's behaviour, unless marked as a restriction):
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -189,6 +190,10 @@ def compile_filter(
     return CompiledFilter(where, compiler.params, frozenset(compiler.constant))
 
 
+#: Types that hold no array: :func:`array_paths_of` need not look into them.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def array_paths_of(document: Mapping[str, Any]) -> set[str]:
     """The dotted paths (array indexes left out) at which ``document`` holds an array, and
     ``path[]`` where an array at ``path`` holds an array (at any depth).
@@ -200,20 +205,34 @@ def array_paths_of(document: Mapping[str, Any]) -> set[str]:
     """
     found: set[str] = set()
 
+    # Every write walks its whole document (a price history, say), so scalars, most of it,
+    # are passed over without a call, and a key is checked only when it holds a container.
     def walk(value: Any, path: str, in_array: bool) -> None:
         if isinstance(value, list):
             found.add(path)
             if in_array:
                 found.add(path + ELEMENT)
             for item in value:
-                walk(item, path, True)
+                if type(item) not in _SCALARS:
+                    walk(item, path, True)
         elif isinstance(value, Mapping):
             for key, item in value.items():
-                if isinstance(key, str) and SEGMENT.fullmatch(key) and not key.isdigit():
+                if (
+                    type(item) not in _SCALARS
+                    and isinstance(key, str)
+                    and SEGMENT.fullmatch(key)
+                    and not key.isdigit()
+                ):
                     walk(item, f"{path}.{key}" if path else key, False)
 
     walk(document, "", False)
     return found
+
+
+@functools.lru_cache(maxsize=1024)
+def _segments(path: str) -> tuple[str, ...]:
+    """:func:`parse_path` of a prepared path, parsed once: every write asks for each of them."""
+    return parse_path(path)
 
 
 def multikeys(document: Mapping[str, Any], path: str) -> set[Any]:
@@ -227,7 +246,7 @@ def multikeys(document: Mapping[str, Any], path: str) -> set[Any]:
     while no document has held an array above the last segment.
     """
     value: Any = document
-    for segment in parse_path(path):
+    for segment in _segments(path):
         if not isinstance(value, Mapping) or segment not in value:
             return set()
         value = value[segment]

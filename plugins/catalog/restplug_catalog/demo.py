@@ -350,6 +350,6 @@ def _timeline(
         else:
             discounts.append(rng.choice([d for d in DISCOUNTS if d != discounts[-1]]))
     return [
-        (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp)), discount)
+        (time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(stamp)), discount)
         for stamp, discount in zip(reversed(stamps), reversed(discounts), strict=True)
     ]

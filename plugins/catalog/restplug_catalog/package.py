@@ -7,29 +7,33 @@ packages touching one app at once cannot lose each other's price entries, the lo
 re-reads and merges again.  A bulk call is one ``documents_changed`` call: a package tells the
 plugins once (once more per round a race makes it retry).
 
-Validation and merging are CPU work (marshmallow, ETag hashing: about 0.35 ms an app); they run in
-a worker thread so that the event loop keeps serving other requests while a 5,000-app package is
-processed.  The thread holds the GIL only a few milliseconds at a time; running the same work on
-the loop in chunks of 100 apps between ``await asyncio.sleep(0)`` was measured to stall other
-requests three times longer, since each of them needs several turns of the loop.
+Validation and merging are CPU work; they run in a worker thread so that the event loop keeps
+serving other requests while a 5,000-app package is processed.  The thread holds the GIL only a few
+milliseconds at a time; running the same work on the loop in chunks of 100 apps between ``await
+asyncio.sleep(0)`` was measured to stall other requests three times longer, since each of them
+needs several turns of the loop.  An app a worker sends in the form the schema gives back (nearly
+all of them) is checked without marshmallow (:func:`in_own_form`), whose load and dump were most of
+an ingest's time; any other goes through the schema, for its normal form or its errors.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import random
+import re
 import time
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from aiohttp import web
 from marshmallow import Schema, ValidationError, fields, validate
 
-from restplug import Context, FindQuery, Handler, Problem, Resource, Stored, Write
+from restplug import INT64_MAX, Context, FindQuery, Handler, Problem, Resource, Stored, Write
 from restplug.web import etag_of, json_content, json_response, read_json
-from restplug_catalog.schemas import COUNTRY, CURRENCY, AppSchema
+from restplug_catalog.schemas import APP_TYPES, COUNTRY, CURRENCY, AppSchema
 
 #: The most apps one package may carry (the body limit applies too).
 MAX_APPS = 5000
@@ -54,6 +58,88 @@ class PackageAppSchema(AppSchema):
 
 #: What a worker may leave out of an app: the stored value is kept.
 OPTIONAL = tuple(name for name in PackageAppSchema().fields if name not in REQUIRED)
+_APP_FIELDS = frozenset(PackageAppSchema().fields)
+#: The fields of a new app besides its prices: given them all, it needs no defaults.
+_NEW_APP_FIELDS = frozenset(AppSchema().fields) - {"prices"}
+
+
+_COUNTRY_TEXT = re.compile("[A-Z]{2}")
+_CURRENCY_TEXT = re.compile("[A-Z]{3}")
+_DATE_TEXT = re.compile("[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_APP_TYPES = frozenset(APP_TYPES)
+_STRING_LISTS = ("developers", "publishers", "genres", "categories")
+_PLATFORMS = frozenset({"windows", "mac", "linux"})
+_QUOTE = frozenset(CurrentPriceSchema().fields)
+
+
+def in_own_form(raw: Any) -> bool:
+    """Whether ``raw`` is a valid scraped app that :class:`PackageAppSchema` would give back
+    unchanged (``dump(load(raw, partial=OPTIONAL)) == raw``), checked without marshmallow: a
+    worker's app nearly always is, and marshmallow's load and dump cost most of an ingest.
+    False says only "ask marshmallow", which then gives the normal form or the errors; so it
+    may be False for apps marshmallow accepts, never True for one it changes or rejects."""
+    if type(raw) is not dict or not raw.keys() <= _APP_FIELDS:
+        return False
+    id, name = raw.get("id"), raw.get("name")
+    if not (type(id) is int and 1 <= id <= INT64_MAX and type(name) is str):
+        return False
+    if not (1 <= len(name) <= 300 and type(raw.get("type")) is str):
+        return False
+    if raw["type"] not in _APP_TYPES:
+        return False
+    if type(raw.get("is_free", False)) is not bool:
+        return False
+    description = raw.get("short_description", "")
+    if type(description) is not str or len(description) > 5000:
+        return False
+    for key in _STRING_LISTS:
+        items = raw.get(key, [])
+        if type(items) is not list or any(type(item) is not str for item in items):
+            return False
+    platforms = raw.get("platforms", dict.fromkeys(_PLATFORMS, False))
+    if type(platforms) is not dict or platforms.keys() != _PLATFORMS:
+        return False
+    if any(type(value) is not bool for value in platforms.values()):
+        return False
+    release = raw.get("release_date")
+    if release is not None and not _is_date_text(release):
+        return False
+    recommendations = raw.get("total_recommendations", 0)
+    if not (type(recommendations) is int and 0 <= recommendations <= INT64_MAX):
+        return False
+    prices = raw.get("prices", {})
+    return type(prices) is dict and all(
+        type(country) is str and _COUNTRY_TEXT.fullmatch(country) and _is_quote(quote)
+        for country, quote in prices.items()
+    )
+
+
+def _is_quote(quote: Any) -> bool:
+    return (
+        type(quote) is dict
+        and quote.keys() == _QUOTE
+        and type(quote["currency"]) is str
+        and _CURRENCY_TEXT.fullmatch(quote["currency"]) is not None
+        and _is_amount(quote["price"])
+        and _is_amount(quote["initial_price"])
+        and type(quote["discount"]) is int
+        and 0 <= quote["discount"] <= 100
+        and type(quote["is_available"]) is bool
+    )
+
+
+def _is_amount(value: Any) -> bool:
+    # A float: an int would come back from the schema as a float, another value.
+    return type(value) is float and math.isfinite(value) and value >= 0
+
+
+def _is_date_text(value: Any) -> bool:
+    if type(value) is not str or not _DATE_TEXT.fullmatch(value):
+        return False
+    try:
+        return date.fromisoformat(value).isoformat() == value
+    except ValueError:
+        return False
 
 
 class PackageRequestSchema(Schema):
@@ -130,6 +216,9 @@ class Ingest:
         scraped = PackageAppSchema()
         by_id: dict[int, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
         for index, raw in enumerate(apps):
+            if in_own_form(raw):
+                by_id[raw["id"]].append((index, raw))
+                continue
             try:
                 # Fields a worker leaves out keep their stored value: no defaults here.
                 app = scraped.dump(scraped.load(raw, partial=OPTIONAL))
@@ -144,13 +233,19 @@ class Ingest:
         self, current: dict[str, Any] | None, scrapes: list[tuple[int, dict[str, Any]]], now: str
     ) -> dict[str, Any]:
         """The new document after every scrape of one app.  Both parts are valid already (the
-        stored document, the scraped fields), so only a new app needs the schema: for its
-        defaults.  Validating the whole price history again would cost most of the ingest."""
+        stored document, the scraped fields), so only a new app needs the schema: for the
+        defaults of the fields it leaves out (a scraped app in its schema's form that has them
+        all is what the schema gives back, with no prices yet).  Validating the whole price
+        history again would cost most of the ingest."""
         document = current
         for _, app in scrapes:
             if document is None:
                 fields_only = {k: v for k, v in app.items() if k != "prices"}
-                document = self.schema.dump(self.schema.load(fields_only))
+                document = (
+                    {**fields_only, "prices": {}}
+                    if fields_only.keys() == _NEW_APP_FIELDS
+                    else self.schema.dump(self.schema.load(fields_only))
+                )
             document = merge(document, app, now)
         return document
 

@@ -80,4 +80,5 @@ async def load_demo_data(
     """``count`` realistic apps (:func:`restplug_catalog.demo.generate_apps`)."""
     if if_empty and await restplug.collection(APPS.name).count():
         return {APPS.name: 0}
-    return {APPS.name: await restplug.upsert_all(APPS, generate_apps(count, seed), total=count)}
+    apps = generate_apps(count, seed)
+    return {APPS.name: await restplug.upsert_all(APPS, apps, total=count, validated=True)}
