@@ -172,7 +172,13 @@ def deep_page(count: int) -> int:
 #: The reads measured again on ``serve --workers 2`` (Redis as the shared cache).
 WORKERS_2 = ("detail_warm", "list_cached", "protected", "detail_bypassed", "list_bypassed")
 #: What ``scale`` measures at each count.
-SCALE = ("list_bypassed", "search_bypassed", "cursor_shallow", "cursor_deep", "page_deep")
+SCALE = {
+    "list_bypassed": "the list, bypassed, exact total",
+    "search_bypassed": f"`search={WORD}&size=20`, bypassed, total and relevance",
+    "cursor_shallow": "the list by cursor, page 2, `count=none`",
+    "cursor_deep": "the list by cursor, half of N deep, `count=none`",
+    "page_deep": "the list by `page`, half of N deep, `count=none`",
+}
 
 
 @dataclass
@@ -908,7 +914,6 @@ def scale(options: Options, counts: list[int]) -> int:
     """The SCALE scenarios at each count on one worker, with their store limits."""
     ensure_wrk()
     results: dict[int, list[Row]] = {}
-    titles: dict[str, str] = {}
     for count in counts:
         options = replace(options, count=count)
         dataset = Dataset(options.var / f"bench-{count}-seed{options.seed}", count, options.seed)
@@ -923,8 +928,7 @@ def scale(options: Options, counts: list[int]) -> int:
             logs = dataset.directory / "logs" / "serve.log"
             with process(serve_command(port, 1), env, directory, logs) as server:
                 for scenario in plan:
-                    rows.append(row := Row(scenario.key, scenario.title))
-                    titles.setdefault(scenario.key, scenario.title)
+                    rows.append(row := Row(scenario.key, SCALE[scenario.key]))
                     measure(
                         options, f"http://127.0.0.1:{port}", scenario, scenario.headers, server, row
                     )
@@ -932,6 +936,22 @@ def scale(options: Options, counts: list[int]) -> int:
                     print_progress(row)
             results[count] = rows
     today = datetime.datetime.now(datetime.UTC)
+    markdown = scale_table(options, counts, results, today)
+    print("\n" + "\n".join(markdown))
+    data = {
+        "counts": counts,
+        "date": today.isoformat(),
+        "commit": commit(),
+        "settings": settings_line(options),
+        "rows": {count: [as_json(r) for r in rows] for count, rows in results.items()},
+    }
+    write(options.out, f"{today:%Y-%m-%d}-scale", "latest-scale.md", markdown, data)
+    return failures([row for rows in results.values() for row in rows])
+
+
+def scale_table(
+    options: Options, counts: list[int], results: dict[int, list[Row]], today: datetime.datetime
+) -> list[str]:
     header = " | ".join(f"N={count:,}: rps, p99 ms, x store limit" for count in counts)
     markdown = [
         f"# make bench-scale: {today:%Y-%m-%d %H:%M} UTC, commit {commit()}",
@@ -943,26 +963,12 @@ def scale(options: Options, counts: list[int]) -> int:
         f"| scenario | {header} | cost growth |",
         "|---|" + "---|" * (len(counts) + 1),
     ]
-    for key in SCALE:
-        cells = []
-        for count in counts:
-            row = next(r for r in results[count] if r.key == key)
-            cells.append(f"{row.rps:,.0f}, {row.p99_ms:,.1f}, {ratio(row.to_store_limit)}")
-        first = next(r for r in results[counts[0]] if r.key == key)
-        last = next(r for r in results[counts[-1]] if r.key == key)
-        growth = first.rps / last.rps if last.rps else float("inf")
-        title = titles[key].split(",")[0] if key.startswith("cursor_deep") else titles[key]
+    for key, title in SCALE.items():
+        found = [next(r for r in results[count] if r.key == key) for count in counts]
+        cells = [f"{r.rps:,.0f}, {r.p99_ms:,.1f}, {ratio(r.to_store_limit)}" for r in found]
+        growth = found[0].rps / found[-1].rps if found[-1].rps else float("inf")
         markdown.append(f"| {title} | {' | '.join(cells)} | {growth:.2f} |")
-    print("\n" + "\n".join(markdown))
-    data = {
-        "counts": counts,
-        "date": today.isoformat(),
-        "commit": commit(),
-        "settings": settings_line(options),
-        "rows": {count: [as_json(r) for r in rows] for count, rows in results.items()},
-    }
-    write(options.out, f"{today:%Y-%m-%d}-scale", "latest-scale.md", markdown, data)
-    return failures([row for rows in results.values() for row in rows])
+    return markdown
 
 
 # -- command line -----------------------------------------------------------------------------
