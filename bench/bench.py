@@ -85,7 +85,6 @@ class Scenario:
     bypass: bool = False  # sends Cache-Control: no-cache (the server honours it here)
     token: bool = False
     warm_ids: int = 0  # read every id 1..warm_ids once before the warm-up (a warm cache)
-    workers: int = 1
 
     @property
     def headers(self) -> dict[str, str]:
