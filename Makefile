@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PLUGINS := $(wildcard plugins/*)
 STAMP := $(VENV)/.installed
 
-.PHONY: run test chaos fuzz lint format bench clean
+.PHONY: run test chaos fuzz lint format bench bench-scale bench-parts clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,7 @@ run: $(STAMP)
 	exec $(BIN)/restplug serve
 
 test: $(STAMP)
-	@command -v redis-server >/dev/null || ./.ci/install-redis
+	@./.ci/install-debian redis-server wrk
 	$(BIN)/pytest -q
 
 # The fault suite at full length; `make test` runs its short version.
@@ -52,7 +52,19 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The harness (bench/bench.py): restplug under wrk next to the limit and the store limit.
+# N apps (make bench N=20000); results in bench/results/.
+N ?= 100000
 bench: $(STAMP)
+	$(BIN)/python bench/bench.py --count $(N)
+
+# List, search and cursor pages at 10,000 / 100,000 / 1,000,000 apps: how their cost grows.
+bench-scale: $(STAMP)
+	$(BIN)/python bench/bench.py scale --counts 10000,100000,1000000
+
+# The focused measurements the harness does not make: query plans, the search index alone,
+# ingest stalls, authentication and rate limiting costs.
+bench-parts: $(STAMP)
 	$(BIN)/python bench/bench_list.py
 	$(BIN)/python bench/bench_methods.py
 	$(BIN)/python bench/bench_search_index.py
