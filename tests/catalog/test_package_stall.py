@@ -12,9 +12,10 @@ from restplug_catalog.demo import as_scraped, generate_apps
 
 APPS = 5000
 # The longest read against the whole package's time, so that a loaded machine, slowing both,
-# does not change the verdict.  Reads wait 1 to 3 % of it (2 to 7 % on a loaded 2-core
-# machine); when the package was validated on the event loop, a third of it or more.
-BOUND = 0.15
+# does not change the verdict.  Since ingest got about three times faster (the package takes
+# about 1.4 s), reads wait 7 to 15 % of it, the index texts made off the event loop; when the
+# package was validated on the event loop, reads waited a third of it or more.
+BOUND = 0.25
 
 
 def test_reads_are_answered_while_a_5000_app_package_is_ingested(tmp_path: Path) -> None:

@@ -165,12 +165,15 @@ class SQLiteSearchIndex:
         delete where the document is ``None``.  What :meth:`upsert` and :meth:`delete` do one
         at a time, for the writes of a package or a demo-data batch."""
         fields = self._prepared(collection)
-        prepared = []
-        for id, document in changes:
+        for id, _ in changes:
             check_id(id)
-            prepared.append((id, None if document is None else _texts(document, fields)))
 
         def run(db: sqlite3.Connection) -> None:
+            # A package's texts take long enough to stall reads: made here, off the event loop.
+            prepared = [
+                (id, None if document is None else _texts(document, fields))
+                for id, document in changes
+            ]
             with transaction(db, "IMMEDIATE"):
                 for tables in _targets(db, collection):
                     for id, texts in prepared:
