@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -62,36 +64,43 @@ def report(name: str, times: list[float]) -> None:
     print(f"{name:48} median {statistics.median(times):6.2f} ms   p95 {p95:6.2f} ms")
 
 
-async def main(count: int, requests: int) -> None:
+@contextlib.asynccontextmanager
+async def served(count: int, **settings: str) -> AsyncIterator[tuple[Restplug, str]]:
+    """``count`` demo apps (loaded once into var/) served on loopback with no cache:
+    the app and the URL of its apps list."""
     var = Path("var")
     var.mkdir(exist_ok=True)
     environ = {
         "RESTPLUG_STORE_URL": f"sqlite:///{var}/bench-{count}.db",
         "RESTPLUG_SEARCH_URL": f"sqlite:///{var}/bench-{count}-search.db",
-        # The benchmark measures the store path: every request misses the cache.
+        # The benchmarks measure the store path: every request misses the cache.
         "RESTPLUG_CACHE_URL": "none://",
+        **settings,
     }
     await load(count, environ)
     restplug = await Restplug.configure(environ)
     server = TestServer(restplug.web_app())
     await server.start_server()
-    print(f"{count} apps, {requests} sequential requests each, HTTP on loopback")
     try:
-        async with aiohttp.ClientSession() as session:
-            base = str(server.make_url("/api/v1/apps"))
-            for name, query in QUERIES.items():
-                await timed(session, f"{base}?{query}", 5)  # warm up
-                report(name, await timed(session, f"{base}?{query}", requests))
-            # A cursor half-way through the games: walk there once, then time that page.
-            query = "type=game&order_by=-total_recommendations&size=100&count=none"
-            url, depth = f"{base}?{query}", 0
-            while depth < count // 3:
-                async with session.get(url) as response:
-                    cursor = (await response.json())["next_cursor"]
-                url, depth = f"{base}?{query}&cursor={cursor}", depth + 100
-            report(f"cursor page {depth:,} deep, size 100", await timed(session, url, requests))
+        yield restplug, str(server.make_url("/api/v1/apps"))
     finally:
         await server.close()
+
+
+async def main(count: int, requests: int) -> None:
+    async with served(count) as (_, base), aiohttp.ClientSession() as session:
+        print(f"{count} apps, {requests} sequential requests each, HTTP on loopback")
+        for name, query in QUERIES.items():
+            await timed(session, f"{base}?{query}", 5)  # warm up
+            report(name, await timed(session, f"{base}?{query}", requests))
+        # A cursor half-way through the games: walk there once, then time that page.
+        query = "type=game&order_by=-total_recommendations&size=100&count=none"
+        url, depth = f"{base}?{query}", 0
+        while depth < count // 3:
+            async with session.get(url) as response:
+                cursor = (await response.json())["next_cursor"]
+            url, depth = f"{base}?{query}&cursor={cursor}", depth + 100
+        report(f"cursor page {depth:,} deep, size 100", await timed(session, url, requests))
 
 
 if __name__ == "__main__":

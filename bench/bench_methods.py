@@ -14,12 +14,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-from pathlib import Path
 from urllib.parse import parse_qs
 
 import aiohttp
-from aiohttp.test_utils import TestServer
-from bench_list import load, timed
+from bench_list import served, timed
 
 from restplug.app import Restplug
 from restplug.query import run_list
@@ -66,23 +64,10 @@ async def plans(restplug: Restplug, query: str) -> list[str]:
 
 
 async def main(count: int, requests: int) -> None:
-    var = Path("var")
-    var.mkdir(exist_ok=True)
-    environ = {
-        "RESTPLUG_STORE_URL": f"sqlite:///{var}/bench-{count}.db",
-        "RESTPLUG_SEARCH_URL": f"sqlite:///{var}/bench-{count}-search.db",
-        "RESTPLUG_CACHE_URL": "none://",
-        # A full scan on a busy machine can take seconds: measured, not cut off with a 503.
-        "RESTPLUG_QUERY_TIMEOUT_MS": "60000",
-    }
-    await load(count, environ)
-    restplug = await Restplug.configure(environ)
-    server = TestServer(restplug.web_app())
-    await server.start_server()
-    print(f"{count} apps, {requests} sequential requests each, HTTP on loopback, no cache")
-    try:
+    # A full scan on a busy machine can take seconds: measured, not cut off with a 503.
+    async with served(count, RESTPLUG_QUERY_TIMEOUT_MS="60000") as (restplug, base):
+        print(f"{count} apps, {requests} sequential requests each, HTTP on loopback, no cache")
         async with aiohttp.ClientSession() as session:
-            base = str(server.make_url("/api/v1/apps"))
             for name, query in QUERIES.items():
                 await timed(session, f"{base}?{query}", 5)  # warm up
                 report(name, await timed(session, f"{base}?{query}", requests))
@@ -90,8 +75,6 @@ async def main(count: int, requests: int) -> None:
             print(f"\n{name}")
             for line in await plans(restplug, query):
                 print(f"  {line}")
-    finally:
-        await server.close()
 
 
 if __name__ == "__main__":
