@@ -53,6 +53,9 @@ DEFAULT_SIZE = 20
 COUNT_MODES = ("exact", "none")
 #: The last page whose offset every store can take (a signed 64-bit skip).
 MAX_PAGE = INT64_MAX // MAX_SIZE
+#: Offset pages at least this deep start from a remembered position (an *anchor*) at the
+#: multiple of it below their offset, rather than skip every document before them.
+ANCHOR_STEP = 1000
 
 
 @dataclass(frozen=True)
@@ -528,18 +531,44 @@ async def run_list(
             start, window = start + window, window * 2
         return found[skip:needed]
 
+    async def following(after: Sequence[Any], skip: int) -> list[Stored]:
+        # Each keyset segment in turn (they are disjoint, in sort order); a skip that goes
+        # past a whole segment goes on into the next, less that segment's count.
+        items: list[Stored] = []
+        for segment in keyset_segments(query.sort, after, query.missing_last):
+            both = and_filters([query.filter, segment])
+            found = await store.find(
+                collection, FindQuery(both, query.sort, skip, want - len(items), query.missing_last)
+            )
+            items += found
+            if len(items) >= want:
+                break
+            skip = max(0, skip - await store.count(collection, both)) if skip and not found else 0
+        return items
+
+    async def anchored(cache: CacheManager) -> list[Stored]:
+        # Skipping N documents reads N index entries (and, to filter them, often N rows): a
+        # page 50,000 deep costs a thousand first pages.  The sort values at each multiple
+        # of ANCHOR_STEP are kept like a total, under the list generation, so a deep page
+        # reads at most ANCHOR_STEP entries past its anchor once the anchor is known.
+        base = skip - skip % ANCHOR_STEP
+
+        async def locate() -> list[Any] | None:
+            before = FindQuery(query.filter, query.sort, base - 1, 1, query.missing_last)
+            found = await store.find(collection, before)
+            return [value_at(found[0], path) for path, _ in query.sort] if found else None
+
+        position = await cache.anchor(collection, (query.cursor_scope.decode(), base), locate)
+        return [] if position is None else await following(position, skip - base)
+
     async def find() -> list[Stored]:
         if query.rank is not None:
             return await ranked(query.rank[0 if query.after is None else query.after[0] + 1 :])
-        if query.after is None:
-            return await store.find(collection, find_query(query.filter, want))
-        items: list[Stored] = []
-        for segment in keyset_segments(query.sort, query.after, query.missing_last):
-            both = and_filters([query.filter, segment])
-            items += await store.find(collection, find_query(both, want - len(items)))
-            if len(items) >= want:
-                break
-        return items
+        if query.after is not None:
+            return await following(query.after, skip)
+        if skip >= ANCHOR_STEP and cache is not None and cache.enabled:
+            return await anchored(cache)
+        return await store.find(collection, find_query(query.filter, want))
 
     async def count() -> int | None:
         if not request.count:

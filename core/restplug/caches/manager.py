@@ -209,6 +209,15 @@ class CacheManager:
         value, _ = await self.cached("total", resource, None, query, produce)
         return int(value)
 
+    async def anchor(self, resource: str, query: Any, produce: Callable[[], Awaitable[Any]]) -> Any:
+        """A position in a list (``query``: what selects and orders it, and an offset):
+        ``produce()``'s sort values of the document there, kept under the resource's list
+        generation as :meth:`total` keeps a count, so a deep offset page starts from it
+        instead of skipping every document before it, and no position found before a write is
+        used after it."""
+        value, _ = await self.cached("anchor", resource, None, query, produce)
+        return value
+
     async def _get_entry(
         self, gen_key: str, resource: str, kind: str, which: str
     ) -> tuple[str, bytes | None]:
