@@ -527,7 +527,9 @@ async def run_list(
         start, window = 0, max(needed, RANK_WINDOW)
         while start < len(rank) and len(found) < needed:
             part = rank[start : start + window]
-            found += await store.find(collection, FindQuery(query.filter, query.sort, rank=part))
+            # The limit: the store reads (and decodes) no more documents than the page needs.
+            page = FindQuery(query.filter, query.sort, limit=needed - len(found), rank=part)
+            found += await store.find(collection, page)
             start, window = start + window, window * 2
         return found[skip:needed]
 
