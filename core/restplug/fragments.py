@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -145,10 +146,25 @@ def _argument(path: str, op: str, argument: Any) -> None:
 def _plain_keys(values: list[Any] | tuple[Any, ...]) -> bool:
     """Whether every value is a string, or every one a 64-bit integer: the ids of a search's
     ranking, thousands on every search request, checked without a call per id."""
-    kinds = set(map(type, values))
-    if kinds == {str}:
+    if _PLAIN.get(id(values)) is values:
         return True
-    return kinds == {int} and min(values) >= INT64_MIN and max(values) <= INT64_MAX
+    kinds = set(map(type, values))
+    plain = kinds == {str} or (
+        kinds == {int} and min(values) >= INT64_MIN and max(values) <= INT64_MAX
+    )
+    if plain and len(values) >= _PLAIN_REMEMBERED_FROM:
+        _PLAIN[id(values)] = values
+        if len(_PLAIN) > _PLAIN_REMEMBERED:
+            _PLAIN.popitem(last=False)
+    return plain
+
+
+#: Long lists found plain, by identity (each one kept, so its id is not reused): a search's
+#: ranking is one cached object that the requests for it share (see CacheManager.cached), so it
+#: is checked once, not on each request.
+_PLAIN: OrderedDict[int, list[Any] | tuple[Any, ...]] = OrderedDict()
+_PLAIN_REMEMBERED = 64
+_PLAIN_REMEMBERED_FROM = 256
 
 
 def _equality(path: str, value: Any) -> None:

@@ -593,7 +593,10 @@ async def run_list(
     if len(items) > request.size:
         items = items[: request.size]
         if query.rank is not None:
-            values: list[Any] = [query.rank.index(items[-1].id)]
+            # Each item before it in the ranking holds a position of its own: the search for
+            # the last one's starts past them, not at the first of thousands.
+            first = 0 if query.after is None else query.after[0] + 1
+            values: list[Any] = [query.rank.index(items[-1].id, first + skip + request.size - 1)]
         else:
             values = [value_at(items[-1], path) for path, _ in query.sort]
         next_cursor = encode_cursor(query.cursor_key, query.cursor_scope, values)

@@ -7,6 +7,7 @@ import pytest
 from restplug import hookimpl
 from restplug.app import RESTPLUG
 from restplug.auth import Identity
+from restplug.caches import manager
 from restplug.caches.manager import CacheManager
 from restplug.caches.memory import MemoryCache
 from restplug.testing import AllowWrites
@@ -146,3 +147,53 @@ async def test_memory_cache_is_bounded():
         await cache.set(f"k{i}", b"x" * 10, 60)
     assert cache.size <= 100
     assert await cache.get("k0") is None and await cache.get("k19") == b"x" * 10
+
+
+class CopyingCache(MemoryCache):
+    """Answers each get with new bytes, as a networked backend does."""
+
+    async def get(self, key):
+        data = await super().get(key)
+        return None if data is None else bytes(bytearray(data))
+
+
+@pytest.mark.parametrize("backend", [MemoryCache, CopyingCache])
+async def test_a_list_entry_is_decoded_once_until_a_write(backend, monkeypatch):
+    cache = CacheManager(backend())
+    made = []
+
+    async def ranking():
+        made.append(1)
+        return list(range(5000 + len(made)))
+
+    first, hit = await cache.cached("search", "apps", None, "dark", ranking)
+    again, hit_again = await cache.cached("search", "apps", None, "dark", ranking)
+    assert not hit and hit_again and again == first
+    assert (await cache.cached("search", "apps", None, "dark", ranking))[0] is again
+
+    await cache.invalidate("apps", [1])
+    renewed, hit = await cache.cached("search", "apps", None, "dark", ranking)
+    assert not hit and len(renewed) == 5002
+
+    # A document's entries are decoded on each hit: there are too many to keep.
+    await cache.cached("item", "apps", 1, None, ranking)
+    one = (await cache.cached("item", "apps", 1, None, ranking))[0]
+    assert (await cache.cached("item", "apps", 1, None, ranking))[0] is not one
+
+
+async def test_decoded_values_are_kept_within_their_bound(monkeypatch):
+    monkeypatch.setattr(manager, "DECODED_MAX_BYTES", 100_000)
+    cache = CacheManager(MemoryCache())
+
+    async def ranking():
+        return list(range(10_000, 20_000))  # about 60 KB of JSON
+
+    await cache.cached("search", "apps", None, "a", ranking)
+    a = (await cache.cached("search", "apps", None, "a", ranking))[0]
+    for text in ("b", "c"):
+        await cache.cached("search", "apps", None, text, ranking)
+        await cache.cached("search", "apps", None, text, ranking)
+    again = (await cache.cached("search", "apps", None, "a", ranking))[0]
+    assert again == a and again is not a  # dropped to stay in bounds, decoded again
+    c = (await cache.cached("search", "apps", None, "c", ranking))[0]
+    assert (await cache.cached("search", "apps", None, "c", ranking))[0] is c

@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import logging
 import secrets
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
@@ -24,6 +25,10 @@ from restplug.caches.protocol import CacheBackend
 from restplug.failopen import CircuitBreaker, FailOpen
 
 log = logging.getLogger("restplug.cache")
+
+#: The bytes of list-generation entries whose decoded values a process keeps (see
+#: :meth:`CacheManager.cached`).
+DECODED_MAX_BYTES = 16 * 1024 * 1024
 
 
 class Coder(Protocol):
@@ -76,6 +81,8 @@ class CacheManager:
         )
         self._flights: dict[str, asyncio.Future[Any]] = {}
         self._unflushed: set[str] = set()
+        self._decoded: OrderedDict[str, tuple[bytes, Any]] = OrderedDict()
+        self._decoded_bytes = 0
 
     @property
     def enabled(self) -> bool:
@@ -182,7 +189,12 @@ class CacheManager:
         (details, histories).  ``variant`` is everything else the response depends on:
         normalized parameters, the caller's identity.  Concurrent misses on one key share one
         ``produce()`` call (single-flight).  ``coder`` turns these values to bytes and back
-        (the manager's own by default)."""
+        (the manager's own by default).
+
+        A hit on an entry kept under the resource generation (``id`` None) is decoded once per
+        process while its bytes stay the same: the requests that hit it share the value, so
+        callers treat it as read-only.  A search's ranking of thousands of ids is such a value,
+        hit by every request for that search."""
         if self.backend is None or bypass or (self._unflushed and not await self._flush()):
             return await produce(), False
         coder = coder or self.coder
@@ -196,9 +208,27 @@ class CacheManager:
             # a token unflushed, and the requests after it skip the flight (see above).
             return await self._single_flight(self.key(resource, kind, which), produce, coder), False
         key, data = found
-        if data is not None:
+        if data is None:
+            return await self._single_flight(key, produce, coder), False
+        if id is not None:
             return coder.decode(data), True
-        return await self._single_flight(key, produce, coder), False
+        return self._decode_shared(key, data, coder), True
+
+    def _decode_shared(self, key: str, data: bytes, coder: Coder) -> Any:
+        """``data`` decoded, or the value decoded from the same bytes under ``key`` before."""
+        known = self._decoded.get(key)
+        if known is not None and known[0] == data:
+            self._decoded.move_to_end(key)
+            return known[1]
+        value = coder.decode(data)
+        if known is not None:
+            self._decoded_bytes -= len(known[0])
+        self._decoded[key] = (data, value)
+        self._decoded_bytes += len(data)
+        while self._decoded_bytes > DECODED_MAX_BYTES and self._decoded:
+            _, (dropped, _) = self._decoded.popitem(last=False)
+            self._decoded_bytes -= len(dropped)
+        return value
 
     async def total(self, resource: str, query: Any, produce: Callable[[], Awaitable[int]]) -> int:
         """How many documents of ``resource`` match ``query`` (what makes its filter):
