@@ -48,6 +48,7 @@ import aiohttp
 from aiohttp import web
 from bench_cache import accepts, free_port, redis_server, wait_until
 
+from restplug import QueryTimeout
 from restplug.app import Restplug
 from restplug.http import dumps
 from restplug.query import run_list
@@ -195,6 +196,7 @@ class Row:
     rss_mb: float = 0.0
     limit_rps: float | None = None
     store_limit_ops: float | None = None
+    store_limit_timeouts: int = 0
     apps_per_s: float | None = None
     one_worker_rps: float | None = None
 
@@ -453,20 +455,25 @@ def measure(
 
 async def ops_per_second(
     call: Callable[[], Awaitable[object]], at_once: int, seconds: float
-) -> float:
-    """How many ``call()`` complete per second with ``at_once`` of them running."""
-    done = 0
+) -> tuple[float, int]:
+    """How many ``call()`` complete per second with ``at_once`` of them running, and how many
+    ran past the query time bound instead (a skip over half a million documents may)."""
+    done = timeouts = 0
     deadline = time.perf_counter() + seconds
 
     async def loop() -> None:
-        nonlocal done
+        nonlocal done, timeouts
         while time.perf_counter() < deadline:
-            await call()
-            done += 1
+            try:
+                await call()
+            except (QueryTimeout, TimeoutError):
+                timeouts += 1
+            else:
+                done += 1
 
     start = time.perf_counter()
     await asyncio.gather(*(loop() for _ in range(at_once)))
-    return done / (time.perf_counter() - start)
+    return done / (time.perf_counter() - start), timeouts
 
 
 def store_call(restplug: Restplug, scenario: Scenario) -> Callable[[], Awaitable[object]]:
@@ -528,12 +535,12 @@ async def cursors(restplug: Restplug, count: int) -> tuple[str, str]:
 
 async def store_side(
     env: dict[str, str], count: int, options: Options, store_limited: list[str] | None
-) -> tuple[str, str, dict[str, float]]:
+) -> tuple[str, str, dict[str, tuple[float, int]]]:
     """The cursors, then the store limit of each bypassed scenario (``store_limited`` keys;
-    None: every one)."""
+    None: every one), with its count of timeouts."""
     restplug = await Restplug.configure(env)
     await restplug.start()
-    limits: dict[str, float] = {}
+    limits: dict[str, tuple[float, int]] = {}
     try:
         shallow, deep = await cursors(restplug, count)
         for scenario in scenarios(count, deep, shallow):
@@ -544,10 +551,11 @@ async def store_side(
             call = store_call(restplug, scenario)
             if options.warmup:
                 await ops_per_second(call, options.store_concurrency, options.warmup)
-            limits[scenario.key] = await ops_per_second(
+            ops, timeouts = limits[scenario.key] = await ops_per_second(
                 call, options.store_concurrency, options.duration
             )
-            print(f"  store limit {scenario.key}: {limits[scenario.key]:,.0f} ops/s", flush=True)
+            late = f", {timeouts} past the query time bound" if timeouts else ""
+            print(f"  store limit {scenario.key}: {ops:,.1f} ops/s{late}", flush=True)
     finally:
         await restplug.stop()
     return shallow, deep, limits
@@ -754,7 +762,7 @@ def one_worker(bench: Run, limits: dict[str, float]) -> list[Row]:
                 limit_row = Row(scenario.key, "limit")
                 bench.measure(f"http://127.0.0.1:{limit_port}", scenario, None, limit_row)
                 row.limit_rps = limit_row.rps
-                row.store_limit_ops = limits.get(scenario.key)
+                row.store_limit_ops, row.store_limit_timeouts = limits.get(scenario.key, (None, 0))
                 print_progress(row)
     return rows
 
@@ -787,6 +795,7 @@ def two_workers(bench: Run, one: list[Row]) -> list[Row]:
                 rows.append(row := Row(scenario.key, scenario.title, workers=2))
                 bench.measure(base, scenario, server, row)
                 row.limit_rps, row.store_limit_ops = single.limit_rps, single.store_limit_ops
+                row.store_limit_timeouts = single.store_limit_timeouts
                 row.one_worker_rps = single.rps
                 print_progress(row)
     return rows
@@ -815,6 +824,21 @@ def number(value: float | None) -> str:
     return "" if value is None else f"{value:,.0f}"
 
 
+def store_limit(row: Row) -> str:
+    """The store limit's cell: ops/s (two significant digits under 10), and its timeouts."""
+    if row.store_limit_ops is None:
+        return ""
+    ops = row.store_limit_ops
+    cell = f"{ops:.2g}" if ops < 10 else number(ops)
+    return cell + (f" ({row.store_limit_timeouts} timed out)" if row.store_limit_timeouts else "")
+
+
+def to_store_limit(row: Row) -> str:
+    if row.store_limit_ops == 0 and row.store_limit_timeouts:
+        return "the store timed out"
+    return ratio(row.to_store_limit)
+
+
 def table(rows: list[Row]) -> list[str]:
     lines = [
         "| scenario | workers | rps | p50 ms | p99 ms | errors | limit rps | ratio to the limit "
@@ -832,7 +856,7 @@ def table(rows: list[Row]) -> list[str]:
         lines.append(
             f"| {row.title} | {row.workers} | {rps} | {row.p50_ms:,.1f} | {row.p99_ms:,.1f} "
             f"| {errors} | {number(row.limit_rps)} | {ratio(row.to_limit)} "
-            f"| {number(row.store_limit_ops)} | {ratio(row.to_store_limit)} | {one} "
+            f"| {store_limit(row)} | {to_store_limit(row)} | {one} "
             f"| {row.rss_mb:,.0f} |"
         )
     return lines
@@ -931,7 +955,9 @@ def scale(options: Options, counts: list[int]) -> int:
                     measure(
                         options, f"http://127.0.0.1:{port}", scenario, scenario.headers, server, row
                     )
-                    row.store_limit_ops = limits.get(scenario.key)
+                    row.store_limit_ops, row.store_limit_timeouts = limits.get(
+                        scenario.key, (None, 0)
+                    )
                     print_progress(row)
             results[count] = rows
     today = datetime.datetime.now(datetime.UTC)
@@ -964,7 +990,7 @@ def scale_table(
     ]
     for key, title in SCALE.items():
         found = [next(r for r in results[count] if r.key == key) for count in counts]
-        cells = [f"{r.rps:,.0f}, {r.p99_ms:,.1f}, {ratio(r.to_store_limit)}" for r in found]
+        cells = [f"{r.rps:,.0f}, {r.p99_ms:,.1f}, {to_store_limit(r)}" for r in found]
         growth = found[0].rps / found[-1].rps if found[-1].rps else float("inf")
         markdown.append(f"| {title} | {' | '.join(cells)} | {growth:.2f} |")
     return markdown
