@@ -86,10 +86,18 @@ class Resource:
 
     def id_from(self, raw: str) -> object:
         """Parse an id from a URL segment with the id field's type; ValueError when invalid."""
-        try:
-            return from_text(self._declared.fields[self.id_field], raw)
-        except ValidationError as exc:
-            raise ValueError("; ".join(flatten_messages(exc.messages))) from None
+        return _id_from(self._declared.fields[self.id_field], raw)
+
+
+@functools.lru_cache(maxsize=4096)
+def _id_from(field: fields.Field, raw: str) -> object:
+    # The ids of hot documents come back request after request: parsing one through the
+    # field's deserialization costs more than a cached read's lookup.  Ids are immutable and
+    # a field parses a text the same way each time; a refusal is not kept (it raises).
+    try:
+        return from_text(field, raw)
+    except ValidationError as exc:
+        raise ValueError("; ".join(flatten_messages(exc.messages))) from None
 
 
 def from_text(field: fields.Field, raw: str, *, validate: bool = True) -> Any:

@@ -197,3 +197,41 @@ async def test_decoded_values_are_kept_within_their_bound(monkeypatch):
     assert again == a and again is not a  # dropped to stay in bounds, decoded again
     c = (await cache.cached("search", "apps", None, "c", ranking))[0]
     assert (await cache.cached("search", "apps", None, "c", ranking))[0] is c
+
+
+class SharedCache(MemoryCache):
+    """Stands for a backend processes share (Redis), counting its round trips."""
+
+    shared = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    async def get(self, key):
+        self.calls += 1
+        return await super().get(key)
+
+    async def get_many(self, keys):
+        self.calls += 1
+        return [await MemoryCache.get(self, key) for key in keys]
+
+
+async def test_entries_kept_near_a_shared_backend_are_never_stale():
+    backend = SharedCache()
+    one, other = CacheManager(backend), CacheManager(backend)  # two processes
+    version = ["v1"]
+
+    async def page():
+        return list(version)
+
+    assert (await one.cached("list", "apps", None, "p", page)) == (["v1"], False)
+    assert (await other.cached("list", "apps", None, "p", page)) == (["v1"], True)
+    backend.calls = 0
+    assert (await other.cached("list", "apps", None, "p", page)) == (["v1"], True)
+    assert backend.calls == 1  # the token; the entry was kept near
+
+    version[0] = "v2"
+    await one.invalidate("apps", [1])  # a write in the first process
+    assert (await other.cached("list", "apps", None, "p", page)) == (["v2"], False)
+    assert (await one.cached("list", "apps", None, "p", page)) == (["v2"], True)

@@ -21,11 +21,14 @@ from typing import Any, Protocol
 
 import orjson
 
+from restplug.caches.memory import MemoryCache
 from restplug.caches.protocol import CacheBackend
 from restplug.failopen import CircuitBreaker, FailOpen
 
 log = logging.getLogger("restplug.cache")
 
+#: The bytes of entries a process keeps beside a shared backend (see CacheManager._get_entry).
+NEAR_MAX_BYTES = 32 * 1024 * 1024
 #: The bytes of list-generation entries whose decoded values a process keeps (see
 #: :meth:`CacheManager.cached`).
 DECODED_MAX_BYTES = 16 * 1024 * 1024
@@ -81,6 +84,10 @@ class CacheManager:
         )
         self._flights: dict[str, asyncio.Future[Any]] = {}
         self._unflushed: set[str] = set()
+        # Beside a shared backend, the entries this process has read or made, by key.  A key
+        # carries its generation token, so an entry found here is the one the backend holds
+        # under that key: a hit costs one round trip (the token) instead of two.
+        self._near = MemoryCache(NEAR_MAX_BYTES) if backend is not None and backend.shared else None
         self._decoded: OrderedDict[str, tuple[bytes, Any]] = OrderedDict()
         self._decoded_bytes = 0
 
@@ -209,7 +216,7 @@ class CacheManager:
             return await self._single_flight(self.key(resource, kind, which), produce, coder), False
         key, data = found
         if data is None:
-            return await self._single_flight(key, produce, coder), False
+            return await self._single_flight(key, produce, coder, near=True), False
         if id is not None:
             return coder.decode(data), True
         return self._decode_shared(key, data, coder), True
@@ -255,11 +262,26 @@ class CacheManager:
         assert self.backend is not None
         (token,) = await self._tokens([gen_key])
         key = self.key(resource, kind, token, which)
-        return key, await self.backend.get(key)
+        near = self._near
+        if near is None:
+            return key, await self.backend.get(key)
+        data = await near.get(key)
+        if data is None:
+            data = await self.backend.get(key)
+            if data is not None:
+                await near.set(key, data, self.ttl)
+        return key, data
 
     async def _single_flight(
-        self, key: str, produce: Callable[[], Awaitable[Any]], coder: Coder
+        self,
+        key: str,
+        produce: Callable[[], Awaitable[Any]],
+        coder: Coder,
+        *,
+        near: bool = False,
     ) -> Any:
+        """``produce()``, shared by the concurrent callers for ``key``, then saved under it
+        (and kept near when ``near``: ``key`` holds its generation token)."""
         flight = self._flights.get(key)
         if flight is not None:
             return await asyncio.shield(flight)
@@ -274,5 +296,8 @@ class CacheManager:
         finally:
             self._flights.pop(key, None)
         flight.set_result(value)
-        await self._call("set", key, coder.encode(value), self.ttl)
+        data = coder.encode(value)
+        if near and self._near is not None:
+            await self._near.set(key, data, self.ttl)
+        await self._call("set", key, data, self.ttl)
         return value
