@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
+import gc
 import itertools
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -297,29 +299,31 @@ class Restplug:
             loaded = batch if validated else [schema.dump(schema.load(raw)) for raw in batch]
             return [(doc[resource.id_field], doc, etag_of(doc)) for doc in loaded]
 
-        upcoming = asyncio.ensure_future(asyncio.to_thread(next_batch))
-        try:
-            with progress(total, f"loading {resource.name}") as bar:
-                while batch := await upcoming:
-                    upcoming = asyncio.ensure_future(asyncio.to_thread(next_batch))
-                    ids = [id for id, _, _ in batch]
-                    found = await collection.find(FindQuery({"_id": {"$in": ids}}))
-                    current = {stored.id: stored.etag for stored in found}
-                    writes = [
-                        Write(id, document, etag, current.get(id))
-                        for id, document, etag in batch
-                        if etag != current.get(id)
-                    ]
-                    for write, applied in zip(writes, await collection.bulk(writes), strict=True):
-                        if not applied:
-                            raise Conflict(f"{resource.name} {write.id} changed while loading")
-                        written += 1
-                    bar.update(len(batch))
-        finally:
-            # A thread cannot be cancelled: a failed load waits for the batch it was reading.
-            await asyncio.wait([upcoming])
-            if not upcoming.cancelled():
-                upcoming.exception()  # retrieved: its error, if any, is the one raised above
+        with _few_collections():
+            upcoming = asyncio.ensure_future(asyncio.to_thread(next_batch))
+            try:
+                with progress(total, f"loading {resource.name}") as bar:
+                    while batch := await upcoming:
+                        upcoming = asyncio.ensure_future(asyncio.to_thread(next_batch))
+                        ids = [id for id, _, _ in batch]
+                        found = await collection.find(FindQuery({"_id": {"$in": ids}}))
+                        current = {stored.id: stored.etag for stored in found}
+                        writes = [
+                            Write(id, document, etag, current.get(id))
+                            for id, document, etag in batch
+                            if etag != current.get(id)
+                        ]
+                        results = await collection.bulk(writes)
+                        for write, applied in zip(writes, results, strict=True):
+                            if not applied:
+                                raise Conflict(f"{resource.name} {write.id} changed while loading")
+                            written += 1
+                        bar.update(len(batch))
+            finally:
+                # A thread cannot be cancelled: a failed load waits for the batch it was reading.
+                await asyncio.wait([upcoming])
+                if not upcoming.cancelled():
+                    upcoming.exception()  # retrieved: its error, if any, is the one raised above
         return written
 
     async def reindex(self, resource: Resource, bar: Any = None) -> int:
@@ -407,3 +411,20 @@ class Restplug:
 
     async def _plugins(self, _: web.Request) -> web.Response:
         return json_response([info.as_dict() for info in self.pm.infos()])
+
+
+#: The cycle collector's thresholds while :meth:`Restplug.upsert_all` loads.
+_LOADING_GC_THRESHOLD = (50_000, 20, 100)
+
+
+@contextlib.contextmanager
+def _few_collections() -> Iterator[None]:
+    """The cycle collector run rarely for a while.  A load keeps thousands of documents in
+    flight, each a tree of hundreds of objects: at the default thresholds the collector's full
+    passes over them took a seventh of a 100,000-app load, and documents hold no cycles."""
+    before = gc.get_threshold()
+    gc.set_threshold(*_LOADING_GC_THRESHOLD)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)

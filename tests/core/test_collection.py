@@ -4,6 +4,8 @@ through it is seen as a client's: cached reads renew, the search index finds it,
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from marshmallow import ValidationError
 
@@ -120,3 +122,23 @@ async def test_upsert_all_writes_the_batches_before_a_bad_document_and_stops(set
         await restplug.upsert_all(resource, iter(documents))
     assert await apps.count() == 1000
     assert await restplug.upsert_all(resource, good) == 0  # unchanged
+
+
+async def test_upsert_all_leaves_the_cycle_collector_as_it_found_it(setup):
+    client, _, _ = setup
+    restplug = client.app[RESTPLUG]
+    before = gc.get_threshold()
+    seen = []
+
+    def documents():
+        for id in range(1, 601):
+            seen.append(gc.get_threshold())
+            yield app(id, f"Game {id}")
+
+    assert await restplug.upsert_all(restplug.resources["apps"], documents()) == 600
+    # Rarely run while the documents are in flight, as before once they are written.
+    assert all(threshold[0] > before[0] for threshold in seen)
+    assert gc.get_threshold() == before
+    with pytest.raises(ValidationError):
+        await restplug.upsert_all(restplug.resources["apps"], [{"id": 1, "name": ""}])
+    assert gc.get_threshold() == before
