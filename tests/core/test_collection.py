@@ -124,6 +124,23 @@ async def test_upsert_all_writes_the_batches_before_a_bad_document_and_stops(set
     assert await restplug.upsert_all(resource, good) == 0  # unchanged
 
 
+async def test_upsert_all_writes_an_id_given_again_in_the_next_batch_last(setup):
+    client, apps, recorder = setup
+    restplug = client.app[RESTPLUG]
+    # Batches of 500: the next batch is written while the one before settles, unless they
+    # share an id, as the first two do here (7).
+    documents = [
+        *(app(id, f"Game {id}") for id in range(1, 501)),
+        app(7, "Seven again"),
+        *(app(id, f"Game {id}") for id in range(501, 1001)),
+    ]
+    assert await restplug.upsert_all(restplug.resources["apps"], documents) == 1001
+    assert await apps.count() == 1000
+    assert (await apps.get(7)).document["name"] == "Seven again"
+    told = [change for _, changes in recorder.calls for change in changes]
+    assert len(told) == 1001 and told[500] == (7, "Seven again")
+
+
 async def test_upsert_all_leaves_the_cycle_collector_as_it_found_it(setup):
     client, _, _ = setup
     restplug = client.app[RESTPLUG]
