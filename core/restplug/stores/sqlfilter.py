@@ -255,9 +255,12 @@ def multikeys(document: Mapping[str, Any], path: str) -> set[Any]:
     """
     value: Any = document
     for segment in _segments(path):
-        if not isinstance(value, Mapping) or segment not in value:
+        # type() first: the ABC check is the slow part of a call every write makes per path.
+        if not (type(value) is dict or isinstance(value, Mapping)) or segment not in value:
             return set()
         value = value[segment]
+    if type(value) is str:
+        return {value}
     keys = set()
     for item in value if isinstance(value, list) else [value]:
         if isinstance(item, bool):
