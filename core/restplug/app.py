@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import functools
-import gc
 import itertools
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +34,7 @@ from restplug.http import (
     json_response,
     problem_middleware,
 )
+from restplug.loading import bulk_loading
 from restplug.openapi import openapi_routes
 from restplug.outbox import INTERNAL, Outbox, OutboxStore
 from restplug.permissions import Denial, Requirement
@@ -317,7 +316,7 @@ class Restplug:
                     raise Conflict(f"{resource.name} {write.id} changed while loading")
             return len(writes)
 
-        with _few_collections():
+        with bulk_loading():
             upcoming = asyncio.ensure_future(asyncio.to_thread(next_batch))
             # The batch before, still settling, and its ids.
             settling: asyncio.Future[int] | None = None
@@ -434,20 +433,3 @@ class Restplug:
 
     async def _plugins(self, _: web.Request) -> web.Response:
         return json_response([info.as_dict() for info in self.pm.infos()])
-
-
-#: The cycle collector's thresholds while :meth:`Restplug.upsert_all` loads.
-_LOADING_GC_THRESHOLD = (50_000, 20, 100)
-
-
-@contextlib.contextmanager
-def _few_collections() -> Iterator[None]:
-    """The cycle collector run rarely for a while.  A load keeps thousands of documents in
-    flight, each a tree of hundreds of objects: at the default thresholds the collector's full
-    passes over them took a seventh of a 100,000-app load, and documents hold no cycles."""
-    before = gc.get_threshold()
-    gc.set_threshold(*_LOADING_GC_THRESHOLD)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
