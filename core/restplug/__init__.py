@@ -47,6 +47,7 @@ from restplug.errors import (  # noqa: E402
 from restplug.failopen import FailOpen  # noqa: E402
 from restplug.faults import crash_point  # noqa: E402
 from restplug.fragments import SUPPORTED_OPERATORS, check_fragment  # noqa: E402
+from restplug.loading import bulk_loading  # noqa: E402
 from restplug.methods import FilterMethod, Fragment, SortMethod  # noqa: E402
 from restplug.permissions import (  # noqa: E402
     Authenticated,
@@ -114,6 +115,7 @@ __all__ = [
     "__version__",
     "all_of",
     "any_of",
+    "bulk_loading",
     "check_fragment",
     "crash_point",
     "hookimpl",

@@ -34,6 +34,7 @@ from restplug.http import (
     json_response,
     problem_middleware,
 )
+from restplug.loading import bulk_loading
 from restplug.openapi import openapi_routes
 from restplug.outbox import INTERNAL, Outbox, OutboxStore
 from restplug.permissions import Denial, Requirement
@@ -282,10 +283,12 @@ class Restplug:
         ``documents_changed`` call.  Returns how many were written.
 
         ``documents`` is read and validated in a worker thread, one batch ahead of the writes,
-        so that making the documents and storing them overlap.  ``validated``: the documents
-        are in the schema's own form already (what ``schema.dump(schema.load(document))``
-        returns), as a plugin's generator of its own documents makes them, so they are written
-        as given: validating them again would cost most of the load."""
+        so that making the documents and storing them overlap; and a batch is written while
+        the one before settles its side effects (the search index has a file and a thread of
+        its own), unless they share an id.  ``validated``: the documents are in the schema's
+        own form already (what ``schema.dump(schema.load(document))`` returns), as a plugin's
+        generator of its own documents makes them, so they are written as given: validating
+        them again would cost most of the load."""
         schema = resource.schema()
         collection = self.collection(resource.name)
         written = 0
@@ -297,29 +300,52 @@ class Restplug:
             loaded = batch if validated else [schema.dump(schema.load(raw)) for raw in batch]
             return [(doc[resource.id_field], doc, etag_of(doc)) for doc in loaded]
 
-        upcoming = asyncio.ensure_future(asyncio.to_thread(next_batch))
-        try:
-            with progress(total, f"loading {resource.name}") as bar:
-                while batch := await upcoming:
-                    upcoming = asyncio.ensure_future(asyncio.to_thread(next_batch))
-                    ids = [id for id, _, _ in batch]
-                    found = await collection.find(FindQuery({"_id": {"$in": ids}}))
-                    current = {stored.id: stored.etag for stored in found}
-                    writes = [
-                        Write(id, document, etag, current.get(id))
-                        for id, document, etag in batch
-                        if etag != current.get(id)
-                    ]
-                    for write, applied in zip(writes, await collection.bulk(writes), strict=True):
-                        if not applied:
-                            raise Conflict(f"{resource.name} {write.id} changed while loading")
-                        written += 1
-                    bar.update(len(batch))
-        finally:
-            # A thread cannot be cancelled: a failed load waits for the batch it was reading.
-            await asyncio.wait([upcoming])
-            if not upcoming.cancelled():
-                upcoming.exception()  # retrieved: its error, if any, is the one raised above
+        async def write(batch: list[tuple[Any, dict[str, Any], str]]) -> int:
+            """Write the documents of a batch that changed; how many were written."""
+            ids = [id for id, _, _ in batch]
+            found = await collection.find(FindQuery({"_id": {"$in": ids}}))
+            current = {stored.id: stored.etag for stored in found}
+            writes = [
+                Write(id, document, etag, current.get(id))
+                for id, document, etag in batch
+                if etag != current.get(id)
+            ]
+            results = await collection.bulk(writes)
+            for write, applied in zip(writes, results, strict=True):
+                if not applied:
+                    raise Conflict(f"{resource.name} {write.id} changed while loading")
+            return len(writes)
+
+        with bulk_loading():
+            upcoming = asyncio.ensure_future(asyncio.to_thread(next_batch))
+            # The batch before, still settling, and its ids.
+            settling: asyncio.Future[int] | None = None
+            settling_ids: set[Any] = set()
+            try:
+                with progress(total, f"loading {resource.name}") as bar:
+                    while batch := await upcoming:
+                        upcoming = asyncio.ensure_future(asyncio.to_thread(next_batch))
+                        ids = {id for id, _, _ in batch}
+                        if settling is not None and not settling_ids.isdisjoint(ids):
+                            # Read after the batch before is written, or it would be missed.
+                            written += await settling
+                            settling = None
+                        before = settling
+                        settling, settling_ids = asyncio.ensure_future(write(batch)), ids
+                        if before is not None:
+                            written += await before
+                        bar.update(len(batch))
+                    if settling is not None:
+                        written += await settling
+                        settling = None
+            finally:
+                # A thread cannot be cancelled: a failed load waits for the batch it was
+                # reading, and for the batch it was writing.
+                running = [upcoming, *([settling] if settling is not None else [])]
+                await asyncio.wait(running)
+                for future in running:
+                    if not future.cancelled():
+                        future.exception()  # retrieved: its error, if any, is raised above
         return written
 
     async def reindex(self, resource: Resource, bar: Any = None) -> int:

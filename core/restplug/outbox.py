@@ -25,7 +25,10 @@ Rules that keep this exact:
 - a removal that finds its entry gone or rewritten (another write settled meanwhile, maybe
   before this one's index update landed) indexes the document as stored now once more, so an
   older update finishing last cannot leave the index stale;
-- many writes at once (a package) settle with one bulk removal, not one transaction each.
+- many writes at once (a package) settle with one bulk removal, not one transaction each;
+- a retry leaves alone the entries a settle running in the same process is about to remove
+  (same id, same ETag): settling them too would only index them twice more.  Whatever that
+  settle leaves pending, the next retry takes.
 
 ``restplug reindex`` runs in another process than the servers: after a rebuild it renews the
 resource's list generation in the cache it is configured with (a shared Redis: every server sees it
@@ -37,6 +40,7 @@ cache).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import logging
@@ -105,6 +109,8 @@ class Outbox:
         self.max_retry_interval = max_retry_interval
         self._task: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Future[None]] = set()
+        # The (entry id, ETag) pairs that settles running in this process will remove.
+        self._settling: collections.Counter[tuple[Any, str]] = collections.Counter()
         self._rebuilds: dict[Any, str] = {}
 
     # -- life cycle -----------------------------------------------------------------------
@@ -145,9 +151,19 @@ class Outbox:
         caller cancelled meanwhile (a client gone) does not stop it, and :meth:`stop` waits."""
         if not written:
             return
+        pairs = [(item.entry.id, item.entry.etag) for item in written]
+        self._settling.update(pairs)
         task = asyncio.ensure_future(self._settle_written(written))
         self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
+
+        def done(task: asyncio.Future[None]) -> None:
+            self._in_flight.discard(task)
+            self._settling.subtract(pairs)
+            for pair in pairs:
+                if self._settling[pair] <= 0:
+                    del self._settling[pair]
+
+        task.add_done_callback(done)
         await asyncio.shield(task)
 
     async def _settle_written(self, written: Sequence[Written]) -> None:
@@ -244,6 +260,11 @@ class Outbox:
         and removed, and the outage that stopped it half-way, if one did."""
         by_collection: dict[str, list[Stored]] = {}
         for entry in page:
+            if (entry.id, entry.etag) in self._settling:
+                # Its write's own settle is running: settling it here too would index it
+                # twice, and make that settle, finding it gone, index it a third time.  If
+                # that settle leaves it, the next pass takes it.
+                continue
             by_collection.setdefault(entry.document["collection"], []).append(entry)
         done: list[tuple[Resource | None, Any, Any, str]] = []
         error = None

@@ -8,6 +8,8 @@ import pytest
 from servers import cli
 
 from restplug_catalog.demo import (
+    AHEAD_CHUNK,
+    AHEAD_MIN,
     APP_TYPES,
     CATEGORIES,
     COUNTRY_CURRENCIES,
@@ -16,6 +18,7 @@ from restplug_catalog.demo import (
     TASK_TYPES,
     WHOLE_CURRENCIES,
     generate_apps,
+    generate_apps_ahead,
     generate_tasks,
 )
 from restplug_catalog.schemas import AppSchema
@@ -104,6 +107,16 @@ def test_same_arguments_give_same_output() -> None:
 
 def test_app_does_not_depend_on_count(apps: list[dict]) -> None:
     assert list(generate_apps(100, seed=7)) == apps[:100]
+
+
+def test_apps_made_in_another_process_are_the_same_apps() -> None:
+    # Past the threshold, so a process of its own makes them; a last chunk cut short.
+    count = AHEAD_MIN + AHEAD_CHUNK // 2
+    later = datetime(2027, 6, 1, tzinfo=UTC)
+    assert list(generate_apps_ahead(count, seed=3, now=later)) == list(
+        generate_apps(count, seed=3, now=later)
+    )
+    assert list(generate_apps_ahead(40, seed=3)) == list(generate_apps(40, seed=3))
 
 
 def test_seed_and_now_change_output(apps: list[dict]) -> None:

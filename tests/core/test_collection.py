@@ -4,6 +4,8 @@ through it is seen as a client's: cached reads renew, the search index finds it,
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from marshmallow import ValidationError
 
@@ -11,6 +13,7 @@ from restplug import Change, Collection, FindQuery, Write, hookimpl
 from restplug.app import RESTPLUG
 from restplug.errors import Conflict, NotFound, PreconditionFailed
 from restplug.http import etag_of
+from restplug.loading import BULK_GC_THRESHOLD
 from restplug.testing import AllowWrites
 
 APPS = "/api/v1/apps"
@@ -120,3 +123,42 @@ async def test_upsert_all_writes_the_batches_before_a_bad_document_and_stops(set
         await restplug.upsert_all(resource, iter(documents))
     assert await apps.count() == 1000
     assert await restplug.upsert_all(resource, good) == 0  # unchanged
+
+
+async def test_upsert_all_writes_an_id_given_again_in_the_next_batch_last(setup):
+    client, apps, recorder = setup
+    restplug = client.app[RESTPLUG]
+    # Batches of 500: the next batch is written while the one before settles, unless they
+    # share an id, as the first two do here (7).
+    documents = [
+        *(app(id, f"Game {id}") for id in range(1, 501)),
+        app(7, "Seven again"),
+        *(app(id, f"Game {id}") for id in range(501, 1001)),
+    ]
+    assert await restplug.upsert_all(restplug.resources["apps"], documents) == 1001
+    assert await apps.count() == 1000
+    assert (await apps.get(7)).document["name"] == "Seven again"
+    told = [change for _, changes in recorder.calls for change in changes]
+    # Batches without an id in common settle in any order; an id's changes, in its order.
+    assert len(told) == 1001
+    assert told.index((7, "Game 7")) < told.index((7, "Seven again"))
+
+
+async def test_upsert_all_leaves_the_cycle_collector_as_it_found_it(setup):
+    client, _, _ = setup
+    restplug = client.app[RESTPLUG]
+    before = gc.get_threshold()
+    seen = []
+
+    def documents():
+        for id in range(1, 601):
+            seen.append(gc.get_threshold())
+            yield app(id, f"Game {id}")
+
+    assert await restplug.upsert_all(restplug.resources["apps"], documents()) == 600
+    # Rarely run while the documents are in flight, as before once they are written.
+    assert all(threshold == BULK_GC_THRESHOLD for threshold in seen)
+    assert gc.get_threshold() == before
+    with pytest.raises(ValidationError):
+        await restplug.upsert_all(restplug.resources["apps"], [{"id": 1, "name": ""}])
+    assert gc.get_threshold() == before

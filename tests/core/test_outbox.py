@@ -40,7 +40,8 @@ SECRET = "confidential-words"  # document content that must never reach a log
 class Flaky:
     """The real index, except while ``down`` (every call fails as in an outage) or ``hung``
     (every call waits forever), and for upserts of ``refused`` ids.  ``calls`` counts the
-    calls by method, failed ones included; ``before_upsert`` runs first in each upsert."""
+    calls by method, failed ones included; ``before_upsert`` runs first in each upsert; a call
+    of a method named in ``held`` waits for its event."""
 
     def __init__(self, index: SQLiteSearchIndex) -> None:
         self.index = index
@@ -49,12 +50,15 @@ class Flaky:
         self.calls: Counter[str] = Counter()
         self.refused: set[Any] = set()  # ids whose upsert fails as a bug would
         self.before_upsert: Callable[[], Awaitable[None]] | None = None
+        self.held: dict[str, asyncio.Event] = {}
 
     def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
         method = getattr(self.index, name)
 
         async def call(*args: Any, **kwargs: Any) -> Any:
             self.calls[name] += 1
+            if name in self.held:
+                await self.held[name].wait()
             if name == "upsert" and self.before_upsert is not None:
                 await self.before_upsert()
             if self.down:
@@ -440,6 +444,27 @@ async def test_a_bulk_write_settles_in_one_round_trip(store: SQLiteStore, index:
     assert len(await found(process, "bulk")) == 1000
     assert len(process.changes) == 1000
     assert process.batches == [("apps", 1000)]  # the plugins are told once, of every document
+    await process.outbox.stop()
+
+
+async def test_a_retry_leaves_a_write_still_settling_here_to_it(
+    store: SQLiteStore, index: Flaky
+) -> None:
+    process = await Process(store, index).start()
+    index.held["update_many"] = asyncio.Event()
+    writes = [Write(id, {"name": f"Bulk {id}"}, "e") for id in (1, 2)]
+    writing = asyncio.ensure_future(process.store.bulk_write("apps", writes))
+    while not index.calls["update_many"]:
+        await asyncio.sleep(0.01)
+    assert await process.pending() == 2
+    assert await process.retry_pending() == 0  # the write's own settle does it
+    index.held["update_many"].set()
+    assert await writing == [True, True]
+    assert await process.pending() == 0
+    assert await found(process, "bulk") == [1, 2]
+    # Indexed and told once, by the write's settle.
+    assert (index.calls["update_many"], index.calls["upsert"]) == (1, 0)
+    assert process.batches == [("apps", 2)]
     await process.outbox.stop()
 
 

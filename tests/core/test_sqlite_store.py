@@ -17,7 +17,7 @@ import pytest
 
 from restplug.errors import BackendUnavailable, ConfigError, Conflict, QueryTimeout
 from restplug.stores import sqlite as sqlite_module
-from restplug.stores.protocol import FindQuery, Write
+from restplug.stores.protocol import FindQuery, OutboxEntry, Write
 from restplug.stores.sqlfilter import (
     UnsupportedQuery,
     array_paths_of,
@@ -814,3 +814,58 @@ async def test_a_bulk_write_keeps_the_multikey_rows_of_each_id_s_last_document(
     assert await ids(store, {"tags": "b"}) == [2]
     assert await ids(store, {"tags": {"$in": ["a", "c", "x"]}}) == [1]
     assert await ids(store, {"n": 1}) == [2]
+
+
+async def test_a_replacement_leaving_the_filtered_fields_alike_keeps_their_answers(
+    store: SQLiteStore, db_path: Path
+) -> None:
+    # A new price, in the catalogue: only what no filter reads changes, so its rows stay.
+    await store.prepare("t", ["tags", "n"])
+    await store.insert("t", 1, {"tags": ["a"], "n": 1, "history": [1]}, "e1")
+    alike = [Write(1, {"tags": ["a"], "n": 1, "history": [2, 1]}, "e2", if_etag="e1")]
+    assert await store.bulk_write("t", alike) == [True]
+    assert keys(db_path, "tags") == [("a", 1)]
+    assert await ids(store, {"tags": "a", "n": 1}) == [1]
+    stored = await store.get("t", 1)
+    assert stored is not None and (stored.document["history"], stored.etag) == ([2, 1], "e2")
+    # Away and back within one batch: the rows follow the last document.
+    writes = [
+        Write(1, {"tags": ["b"], "n": 2, "history": [2, 1]}, "e3", if_etag="e2"),
+        Write(1, {"tags": ["a"], "n": 1, "history": [3, 2, 1]}, "e4", if_etag="e3"),
+    ]
+    assert await store.bulk_write("t", writes) == [True, True]
+    assert keys(db_path, "tags") == [("a", 1)]
+    assert await ids(store, {"tags": "a", "n": 1}) == [1]
+    assert await ids(store, {"$or": [{"tags": "b"}, {"n": 2}]}) == []
+    # A stale ETag changes nothing, alike or not.
+    stale = [Write(1, {"tags": ["a"], "n": 1, "history": []}, "e5", if_etag="e2")]
+    assert await store.bulk_write("t", stale) == [False]
+    stored = await store.get("t", 1)
+    assert stored is not None and (stored.document["history"], stored.etag) == ([3, 2, 1], "e4")
+
+
+async def test_an_entry_written_again_keeps_one_set_of_multikey_rows(store: SQLiteStore) -> None:
+    await store.prepare("o", ["tags"])
+
+    # An array, so that equality reads the multikey rows.
+    def entry(id: str, tag: str, etag: str) -> OutboxEntry:
+        return OutboxEntry("o", id, {"tags": [tag]}, etag)
+
+    await store.bulk_write("t", [Write(1, {"n": 1}, "e1", outbox=entry("t:1", "t", "x1"))])
+    writes = [
+        Write(1, {"n": 2}, "e2", if_etag="e1", outbox=entry("t:1", "t", "x2")),  # still pending
+        Write(2, {"n": 1}, "e1", outbox=entry("t:2", "u", "x3")),
+    ]
+    assert await store.bulk_write("t", writes) == [True, True]
+    assert await ids(store, {"tags": "t"}, "o") == ["t:1"]
+    assert await ids(store, {"tags": {"$in": ["t", "u"]}}, "o") == ["t:1", "t:2"]
+    # An entry whose filtered field changes moves, written twice in one batch or not.
+    writes = [
+        Write(1, {"n": 3}, "e3", if_etag="e2", outbox=entry("t:1", "v", "x4")),
+        Write(1, {"n": 4}, "e4", if_etag="e3", outbox=entry("t:1", "u", "x5")),
+    ]
+    assert await store.bulk_write("t", writes) == [True, True]
+    assert await ids(store, {"tags": {"$in": ["t", "v"]}}, "o") == []
+    assert await ids(store, {"tags": "u"}, "o") == ["t:1", "t:2"]
+    stored = await store.get("o", "t:1")
+    assert stored is not None and stored.etag == "x5"

@@ -334,9 +334,17 @@ def _put(
     id: Any,
     texts: Sequence[str],
 ) -> None:
-    rowid = _rowid(db, tables, id, create=True)
-    db.execute(f'DELETE FROM "{tables.fts}" WHERE rowid = ?', (rowid,))
+    """Index ``texts`` under ``id``; a row holding them already is left alone (a package
+    changing only prices rewrites no text)."""
     columns = ", ".join(f'"{path}"' for path in fields)
+    rowid = _rowid(db, tables, id, create=False)
+    if rowid is None:
+        rowid = db.execute(f'INSERT INTO "{tables.ids}" (_id) VALUES (?)', (id,)).lastrowid
+    else:
+        sql = f'SELECT {columns} FROM "{tables.fts}" WHERE rowid = ?'
+        if db.execute(sql, (rowid,)).fetchone() == tuple(texts):
+            return
+        db.execute(f'DELETE FROM "{tables.fts}" WHERE rowid = ?', (rowid,))
     marks = ", ".join("?" * len(fields))
     db.execute(
         f'INSERT INTO "{tables.fts}" (rowid, _id, {columns}) VALUES (?, ?, {marks})',

@@ -205,28 +205,36 @@ def array_paths_of(document: Mapping[str, Any]) -> set[str]:
     """
     found: set[str] = set()
 
-    # Every write walks its whole document (a price history, say), so scalars, most of it,
-    # are passed over without a call, and a key is checked only when it holds a container.
+    # Every write walks its whole document (a price history, say), so the containers holding
+    # only scalars, most of it, are passed over without a call (the type test runs in C), and
+    # a key is checked only when it holds a container.
     def walk(value: Any, path: str, in_array: bool) -> None:
-        if isinstance(value, list):
+        if type(value) is list or (type(value) is not dict and isinstance(value, list)):
             found.add(path)
             if in_array:
                 found.add(path + ELEMENT)
             for item in value:
-                if type(item) not in _SCALARS:
-                    walk(item, path, True)
-        elif isinstance(value, Mapping):
-            for key, item in value.items():
-                if (
-                    type(item) not in _SCALARS
-                    and isinstance(key, str)
-                    and SEGMENT.fullmatch(key)
-                    and not key.isdigit()
+                if type(item) in _SCALARS or (
+                    type(item) is dict and _SCALARS.issuperset(map(type, item.values()))
                 ):
+                    continue
+                walk(item, path, True)
+        elif type(value) is dict or isinstance(value, Mapping):
+            if _SCALARS.issuperset(map(type, value.values())):
+                return
+            for key, item in value.items():
+                if type(item) not in _SCALARS and _is_segment_name(key):
                     walk(item, f"{path}.{key}" if path else key, False)
 
     walk(document, "", False)
     return found
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_segment_name(key: Any) -> bool:
+    """Whether a key can be a segment of a filter path other than an array index (asked of
+    the same few keys at every write)."""
+    return isinstance(key, str) and SEGMENT.fullmatch(key) is not None and not key.isdigit()
 
 
 @functools.lru_cache(maxsize=1024)
@@ -247,9 +255,12 @@ def multikeys(document: Mapping[str, Any], path: str) -> set[Any]:
     """
     value: Any = document
     for segment in _segments(path):
-        if not isinstance(value, Mapping) or segment not in value:
+        # type() first: the ABC check is the slow part of a call every write makes per path.
+        if not (type(value) is dict or isinstance(value, Mapping)) or segment not in value:
             return set()
         value = value[segment]
+    if type(value) is str:
+        return {value}
     keys = set()
     for item in value if isinstance(value, list) else [value]:
         if isinstance(item, bool):

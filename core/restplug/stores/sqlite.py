@@ -589,13 +589,18 @@ class SQLiteStore(SQLiteDatabase):
         """Every write in one transaction: an insert when ``if_etag`` is None, else a
         compare-and-set UPDATE (or DELETE, for a write without a document); False for each
         that found its id taken or its ETag changed.  The entries of the applied writes are
-        upserted in the same transaction."""
+        upserted in the same transaction.
+
+        A replacement whose ``idx`` comes out the same (a new price: only ``doc`` differs)
+        writes ``doc`` and ``etag`` alone, so SQLite leaves the indexes on ``idx`` as they are,
+        and the multikey rows, made from ``idx``'s values, stay too."""
         table = quoted_table(collection)
         for write in writes:
             check_id(write.id)
         _checked_entries(*(w.outbox for w in writes))
         insert = f"INSERT OR IGNORE INTO {table} (_id, doc, etag, idx) VALUES (?, ?, ?, ?)"
         update = f"UPDATE {table} SET doc = ?, etag = ?, idx = ? WHERE _id = ? AND etag = ?"
+        update_doc = f"UPDATE {table} SET doc = ?, etag = ? WHERE _id = ? AND etag = ?"
         delete = f"DELETE FROM {table} WHERE _id = ?"
 
         def run(db: sqlite3.Connection) -> list[bool]:
@@ -608,8 +613,11 @@ class SQLiteStore(SQLiteDatabase):
             key_rows: dict[Any, list[tuple[str, Any, Any]]] = {}
             written = self._writing(db, collection, *(w.document for w in writes))
             with written as (keys, multikey):
+                # Each id's idx as stored, kept current through the batch.
+                idx_now = _idx_by_id(db, table, [w.id for w in writes if w.if_etag is not None])
                 for write in writes:
                     id, document, if_etag = write.id, write.document, write.if_etag
+                    idx, same = None, False
                     if document is None:
                         cursor = (
                             db.execute(delete, (id,))
@@ -617,21 +625,27 @@ class SQLiteStore(SQLiteDatabase):
                             else db.execute(f"{delete} AND etag = ?", (id, if_etag))
                         )
                     else:
-                        row = (_dumps(document), write.etag, _narrow(document, keys))
+                        text, idx = _dumps(document), _narrow(document, keys)
                         if if_etag is None:
-                            cursor = db.execute(insert, (id, *row))
+                            cursor = db.execute(insert, (id, text, write.etag, idx))
+                        elif idx_now.get(id) == idx:
+                            same = True
+                            cursor = db.execute(update_doc, (text, write.etag, id, if_etag))
                         else:
-                            cursor = db.execute(update, (*row, id, if_etag))
+                            cursor = db.execute(update, (text, write.etag, idx, id, if_etag))
                     applied.append(cursor.rowcount == 1)
                     if cursor.rowcount != 1:
                         continue
+                    if write.outbox is not None:
+                        entries.append(write.outbox)
+                    if same:
+                        continue
+                    idx_now[id] = idx
                     if if_etag is not None or document is None:
                         _drop_keys(db, collection, id, multikey)
                         key_rows.pop(id, None)
                     if document is not None and multikey:
                         key_rows[id] = _key_rows(id, document, multikey)
-                    if write.outbox is not None:
-                        entries.append(write.outbox)
                 if key_rows:
                     db.executemany(
                         f"INSERT INTO {_keys_table(collection)} (path, key, _id) VALUES (?, ?, ?)",
@@ -647,11 +661,15 @@ class SQLiteStore(SQLiteDatabase):
 
     def _put_entries(self, db: sqlite3.Connection, entries: Sequence[OutboxEntry]) -> None:
         """Upsert outbox entries inside the caller's write transaction, with their idx keys,
-        multikey rows and array paths as any write of their collection records them."""
-        by_collection: dict[str, list[OutboxEntry]] = {}
+        multikey rows and array paths as any write of their collection records them.  An
+        entry still pending from an earlier write keeps its multikey rows when its idx is the
+        same."""
+        by_collection: dict[str, dict[Any, OutboxEntry]] = {}
         for entry in entries:
-            by_collection.setdefault(entry.collection, []).append(entry)
-        for collection, group in by_collection.items():
+            # The last entry of an id is the one that stays.
+            by_collection.setdefault(entry.collection, {})[entry.id] = entry
+        for collection, latest in by_collection.items():
+            group = list(latest.values())
             table = quoted_table(collection)
             self._create_table(db, collection)
             arrays = set().union(*(array_paths_of(e.document) for e in group))
@@ -660,15 +678,27 @@ class SQLiteStore(SQLiteDatabase):
                 [(collection, p) for p in sorted(arrays)],
             )
             keys, multikey = _indexed(db, collection)
+            rows = [(e.id, _dumps(e.document), e.etag, _narrow(e.document, keys)) for e in group]
+            idx_now = _idx_by_id(db, table, list(latest)) if multikey else {}
             db.executemany(
                 f"INSERT INTO {table} (_id, doc, etag, idx) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (_id) DO UPDATE SET "
                 "doc = excluded.doc, etag = excluded.etag, idx = excluded.idx",
-                [(e.id, _dumps(e.document), e.etag, _narrow(e.document, keys)) for e in group],
+                rows,
             )
-            for entry in group if multikey else ():
-                _drop_keys(db, collection, entry.id, multikey)
-                _add_keys(db, collection, entry.id, entry.document, multikey)
+            changed = [e for e, row in zip(group, rows, strict=True) if idx_now.get(e.id) != row[3]]
+            stale = [e.id for e in changed if e.id in idx_now]
+            if stale:
+                db.execute(
+                    f"DELETE FROM {_keys_table(collection)} "
+                    "WHERE _id IN (SELECT value FROM json_each(?))",
+                    (orjson.dumps(stale).decode(),),
+                )
+            if changed and multikey:
+                db.executemany(
+                    f"INSERT INTO {_keys_table(collection)} (path, key, _id) VALUES (?, ?, ?)",
+                    [row for e in changed for row in _key_rows(e.id, e.document, multikey)],
+                )
 
     @contextlib.contextmanager
     def _writing(
@@ -803,6 +833,14 @@ def _compile(
         keys_table=_keys_table(collection),
         drive_keys=drive_keys,
     )
+
+
+def _idx_by_id(db: sqlite3.Connection, table: str, ids: Sequence[Any]) -> dict[Any, str]:
+    """The stored idx of those of ``ids`` that are in ``table`` (quoted)."""
+    if not ids:
+        return {}
+    sql = f"SELECT _id, idx FROM {table} WHERE _id IN (SELECT value FROM json_each(?))"
+    return dict(db.execute(sql, (orjson.dumps(list(ids)).decode(),)).fetchall())
 
 
 def _key_rows(

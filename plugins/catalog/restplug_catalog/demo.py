@@ -4,13 +4,20 @@ Every app document is derived from its own RNG seeded with ``f"{seed}:{app_id}"`
 are hashed with SHA-512 by :mod:`random`, so they do not depend on ``PYTHONHASHSEED``).  App ``k``
 is therefore identical whether 100 or 10,000 apps are generated.  Nothing reads the clock: when
 ``now`` is not given, :data:`DEFAULT_NOW` is used.
+
+Making an app costs about as much CPU as storing it, so ``restplug demo-data`` makes them in a
+process of its own (:func:`generate_apps_ahead`): on one process the two share one core (the
+GIL), and the writer waits for the generator at every turn of it.
 """
 
 from __future__ import annotations
 
+import collections
+import multiprocessing
 import random
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
 DEFAULT_NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -132,17 +139,57 @@ LONG_HISTORY_EVERY = 97
 
 TASK_TYPES = ("scrape_app", "scrape_prices", "scrape_reviews")
 
+#: Apps made per call in the generating process, and calls kept in flight ahead of the reader.
+AHEAD_CHUNK = 500
+AHEAD_CHUNKS = 4
+#: Fewer apps than this are made in the caller's process: starting another costs more.
+AHEAD_MIN = 5_000
+
 
 def generate_apps(count: int, seed: int = 0, *, now: datetime | None = None) -> Iterator[dict]:
     """Yield `count` app documents, ids 1..count, identical for the same (count, seed, now).
 
     A naive ``now`` is taken as UTC; ``None`` means :data:`DEFAULT_NOW`.
     """
-    now = _as_utc(now)
-    if now.date() <= EARLIEST_RELEASE:
-        raise ValueError(f"now must be after {EARLIEST_RELEASE}")
+    now = _checked_now(now)
     for app_id in range(1, count + 1):
         yield _app(app_id, random.Random(f"{seed}:{app_id}"), now)
+
+
+def generate_apps_ahead(
+    count: int, seed: int = 0, *, now: datetime | None = None
+) -> Iterator[dict]:
+    """The apps of :func:`generate_apps`, the same ones in the same order, made in a process of
+    its own a few chunks ahead of the reader (below :data:`AHEAD_MIN` apps, in this one)."""
+    now = _checked_now(now)
+    if count < AHEAD_MIN:
+        yield from generate_apps(count, seed, now=now)
+        return
+    # spawn, not fork: the caller runs threads (the store's), which a fork would copy mid-step.
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        starts = iter(range(1, count + 1, AHEAD_CHUNK))
+        chunks: collections.deque[Future[list[dict]]] = collections.deque()
+
+        def submit() -> None:
+            start = next(starts, None)
+            if start is not None:
+                stop = min(start + AHEAD_CHUNK, count + 1)
+                chunks.append(pool.submit(_apps_between, start, stop, seed, now))
+
+        for _ in range(AHEAD_CHUNKS):
+            submit()
+        while chunks:
+            apps = chunks.popleft().result()
+            submit()
+            yield from apps
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def _apps_between(start: int, stop: int, seed: int, now: datetime) -> list[dict]:
+    """Apps ``start`` to ``stop - 1``: one chunk, in the generating process."""
+    return [_app(app_id, random.Random(f"{seed}:{app_id}"), now) for app_id in range(start, stop)]
 
 
 def as_scraped(app: dict, price_change: float = 0.0) -> dict:
@@ -170,6 +217,13 @@ def generate_tasks(count: int, seed: int = 0, *, max_app_id: int = 100) -> Itera
             "type": rng.choice(TASK_TYPES),
             "payload": {"app_id": rng.randint(1, max_app_id), "countries": sorted(countries)},
         }
+
+
+def _checked_now(now: datetime | None) -> datetime:
+    now = _as_utc(now)
+    if now.date() <= EARLIEST_RELEASE:
+        raise ValueError(f"now must be after {EARLIEST_RELEASE}")
+    return now
 
 
 def _as_utc(now: datetime | None) -> datetime:

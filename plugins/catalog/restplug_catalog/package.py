@@ -31,7 +31,17 @@ from typing import Any
 from aiohttp import web
 from marshmallow import Schema, ValidationError, fields, validate
 
-from restplug import INT64_MAX, Context, FindQuery, Handler, Problem, Resource, Stored, Write
+from restplug import (
+    INT64_MAX,
+    Context,
+    FindQuery,
+    Handler,
+    Problem,
+    Resource,
+    Stored,
+    Write,
+    bulk_loading,
+)
 from restplug.web import etag_of, json_content, json_response, read_json
 from restplug_catalog.schemas import APP_TYPES, COUNTRY, CURRENCY, AppSchema
 
@@ -313,12 +323,14 @@ class Ingest:
 
 def package_handler(restplug: Context, resource: Resource) -> Handler:
     async def package(request: web.Request) -> web.Response:
-        body = await read_json(request)
-        try:
-            apps = PackageSchema().load(body if isinstance(body, dict) else {"apps": None})["apps"]
-        except ValidationError as exc:
-            raise Problem(422, "the package is not valid", errors=exc.messages) from None
-        return json_response(await Ingest(restplug, resource).run(apps))
+        # A package's apps, read, merged and written, are thousands of small objects in flight.
+        with bulk_loading():
+            body = await read_json(request)
+            try:
+                apps = PackageSchema().load(body if isinstance(body, dict) else {"apps": None})
+            except ValidationError as exc:
+                raise Problem(422, "the package is not valid", errors=exc.messages) from None
+            return json_response(await Ingest(restplug, resource).run(apps["apps"]))
 
     return package
 

@@ -4,7 +4,7 @@ data."""
 from __future__ import annotations
 
 from restplug import ALL_OPERATORS, EQUALITY_OPERATORS, Context, Resource, Route, Scope, hookimpl
-from restplug_catalog.demo import generate_apps
+from restplug_catalog.demo import generate_apps_ahead
 from restplug_catalog.history import history_handler, history_operation, latest_prices
 from restplug_catalog.package import PACKAGE_OPERATION, package_handler
 from restplug_catalog.schemas import AppReadSchema, AppSchema
@@ -77,8 +77,9 @@ def register_routes(restplug: Context) -> list[Route]:
 async def load_demo_data(
     restplug: Context, count: int, seed: int, if_empty: bool
 ) -> dict[str, int]:
-    """``count`` realistic apps (:func:`restplug_catalog.demo.generate_apps`)."""
+    """``count`` realistic apps (:func:`restplug_catalog.demo.generate_apps`), made in a process
+    of their own while they are written."""
     if if_empty and await restplug.collection(APPS.name).count():
         return {APPS.name: 0}
-    apps = generate_apps(count, seed)
+    apps = generate_apps_ahead(count, seed)
     return {APPS.name: await restplug.upsert_all(APPS, apps, total=count, validated=True)}
