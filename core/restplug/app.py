@@ -285,12 +285,15 @@ class Restplug:
         segments = path.split("/")
         for route in self.routes:
             pattern = route.path.split("/")
-            if route.method == method and len(pattern) == len(segments):
-                if all(
+            if (
+                route.method == method
+                and len(pattern) == len(segments)
+                and all(
                     (p.startswith("{") and p.endswith("}") and s) or p == s
                     for p, s in zip(pattern, segments, strict=True)
-                ):
-                    return route
+                )
+            ):
+                return route
         return None
 
     async def upsert_all(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from aiohttp import web
+from servers import SECRET, token
 
 from restplug import Context, Route, hookimpl
 from restplug.web import json_response
-from servers import SECRET, token
 
 
 class Probe:
@@ -16,9 +16,7 @@ class Probe:
     @hookimpl
     def register_routes(self, restplug: Context) -> list[Route]:
         async def probe(request: web.Request) -> web.Response:
-            allowed = await restplug.allows(
-                request, request.query["method"], request.query["path"]
-            )
+            allowed = await restplug.allows(request, request.query["method"], request.query["path"])
             return json_response({"allowed": allowed})
 
         return [Route("GET", "/probe", probe)]
