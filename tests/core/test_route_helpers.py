@@ -1,4 +1,5 @@
-"""``Context.allows``: what the permission votes would say to a route, asked before calling it."""
+"""Helpers around routes: `Context.allows` (what the votes would say to a route, asked before
+calling it) and routes left out of the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -58,3 +59,21 @@ async def test_the_votes_of_the_route_the_path_names(client, method, path, scope
 
 async def test_an_empty_path_parameter_matches_no_route(client):
     assert await allowed(client, "GET", "/api/v1/apps/", token("*/*")) is False
+
+
+class Page:
+    """A web page served next to the API, not part of it."""
+
+    @hookimpl
+    def register_routes(self) -> list[Route]:
+        async def page(_: web.Request) -> web.Response:
+            return web.Response(text="<p>hello</p>", content_type="text/html")
+
+        return [Route("GET", "/page", page, documented=False)]
+
+
+async def test_an_undocumented_route_is_served_and_left_out_of_openapi(restplug_client):
+    client = await restplug_client(plugins=[Page()])
+    assert (await (await client.get("/page")).text()) == "<p>hello</p>"
+    document = await (await client.get("/openapi.json")).json()
+    assert "/page" not in document["paths"] and "/api/v1/apps" in document["paths"]
