@@ -348,13 +348,16 @@ class Pages:
     @staticmethod
     def link(request: web.Request, changes: dict[str, Any]) -> str:
         """This page's URL with some parameters changed (None removes one)."""
-        params = {name: value for name, value in request.query.items() if value.strip()}
+        params: dict[str, list[str]] = {}
+        for name, value in request.query.items():
+            if value.strip():
+                params.setdefault(name, []).append(value)
         for name, value in changes.items():
             if value is None:
                 params.pop(name, None)
             else:
-                params[name] = str(value)
-        return f"{request.path}?{urlencode(params)}" if params else request.path
+                params[name] = [str(value)]
+        return f"{request.path}?{urlencode(params, doseq=True)}" if params else request.path
 
     # -- one document ------------------------------------------------------------------------
 
