@@ -42,7 +42,7 @@ APPS = [
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator:
+def pytest_runtest_makereport(item: pytest.Item) -> Iterator:
     """Tell the test's fixtures how its call went (``item.failed``)."""
     report = yield
     if report.when == "call" and report.failed:

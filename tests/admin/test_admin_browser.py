@@ -3,14 +3,13 @@ application: what a person signing in and fixing the catalogue goes through."""
 
 from __future__ import annotations
 
-from conftest import Browser
 from servers import Server, call, token
 
 WRITER = token("backend/*")
 READER = token("backend/read")
 
 
-def test_sign_in_with_a_pasted_token(browser: Browser):
+def test_sign_in_with_a_pasted_token(browser):
     browser.open("/admin/")
     assert browser.find("#sign-in").text == "Sign in"
     browser.sign_in(WRITER)
@@ -25,7 +24,7 @@ def test_sign_in_with_a_pasted_token(browser: Browser):
     assert browser.driver.get_cookie("restplug_admin") is None
 
 
-def test_filter_and_sort_a_list(browser: Browser):
+def test_filter_and_sort_a_list(browser):
     browser.sign_in(WRITER)
     browser.open("/admin/apps")
     browser.click(".filter-box summary", "filters-open")
@@ -42,11 +41,11 @@ def test_filter_and_sort_a_list(browser: Browser):
     assert "type=dlc" in browser.driver.current_url and "name=" not in browser.driver.current_url
 
 
-def column(browser: Browser, number: int) -> list[str]:
+def column(browser, number: int) -> list[str]:
     return [cell.text for cell in browser.finds(f"#items tbody td:nth-child({number})")]
 
 
-def test_open_an_app_and_edit_its_price(browser: Browser, served: Server):
+def test_open_an_app_and_edit_its_price(browser, served: Server):
     browser.sign_in(WRITER)
     browser.open("/admin/apps?type=game&order_by=id")
     browser.click("#items a[href='/admin/apps/10']", "app-10")
@@ -73,7 +72,7 @@ def test_open_an_app_and_edit_its_price(browser: Browser, served: Server):
     assert [entry["price"] for entry in history["items"]] == [4.99, 19.99]
 
 
-def test_a_change_made_meanwhile_is_not_overwritten(browser: Browser, served: Server):
+def test_a_change_made_meanwhile_is_not_overwritten(browser, served: Server):
     browser.sign_in(WRITER)
     browser.open("/admin/apps/11")
     browser.click("#edit", "edit-form")
@@ -90,7 +89,7 @@ def test_a_change_made_meanwhile_is_not_overwritten(browser: Browser, served: Se
     assert browser.find("dd[data-key=name]").text == "Renamed elsewhere"
 
 
-def test_a_read_only_token_sees_no_edit_button(browser: Browser):
+def test_a_read_only_token_sees_no_edit_button(browser):
     browser.sign_in(READER)
     browser.open("/admin/apps/12")
     assert browser.find("h1").text == "apps 12"
