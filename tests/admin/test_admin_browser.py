@@ -53,13 +53,13 @@ def test_open_an_app_and_edit_its_price(browser, served: Server):
     assert browser.find("#prices tr[data-country=US] td.price").text == "19.99"
     browser.click("#history-US summary", "history-open")
     assert browser.find("#history-US svg.chart polyline").get_attribute("points")
-    browser.type_into("#price-US-price", "-3")
+    browser.type_into("#price-form-US-price", "-3")
     browser.click("#price-form-US button", "bad-price")
     message = browser.find("#price-form-US [data-field=price] .field-error")
     assert message.text == "Must be greater than or equal to 0."
-    assert browser.find("#price-US-price").get_attribute("value") == "-3"
-    browser.type_into("#price-US-price", "4.99")
-    browser.type_into("#price-US-discount", "75")
+    assert browser.find("#price-form-US-price").get_attribute("value") == "-3"
+    browser.type_into("#price-form-US-price", "4.99")
+    browser.type_into("#price-form-US-discount", "75")
     browser.click("#price-form-US button", "good-price")
     assert browser.find(".notice").text == "The new price is recorded."
     assert browser.find("#prices tr[data-country=US] td.price").text == "4.99"

@@ -319,19 +319,27 @@ async def test_a_price_keeps_its_history_and_a_bad_one_is_named(client):
     html = await page(client, "/admin/apps/10")
     assert re.search(r'<svg class="chart"[^>]*>.*?<polyline points="[\d., ]+"', html, re.S)
     assert re.search(r'<td class="price">9.99</td>', html)
-    form = {"csrf": hidden(html, "csrf"), "etag": hidden(html, "etag")}
+    form = {
+        "csrf": hidden(html, "csrf"),
+        "etag": hidden(html, "etag"),
+        "country": "US",
+        "currency": "USD",
+        "is_available": "true",
+        "initial_price": "19.99",
+    }
     bad = await client.post(
-        "/admin/apps/10/prices/US",
-        data={**form, "price": "-1", "initial_price": "19.99", "discount": "0"},
+        "/admin/apps/10/prices",
+        data={**form, "price": "-1", "discount": "0"},
         headers=bearer(WRITER),
     )
     text = await bad.text()
     assert bad.status == 422
-    price = re.search(r'data-field="price">(.*?)</div>', text, re.S)
+    price = re.search(r'id="price-form-US".*?data-field="price">(.*?)</div>', text, re.S)
     assert price and "Must be greater than or equal to 0." in price.group(1)
+    assert 'value="-1"' in price.group(1)
     good = await client.post(
-        "/admin/apps/10/prices/US",
-        data={**form, "price": "4.99", "initial_price": "19.99", "discount": "75"},
+        "/admin/apps/10/prices",
+        data={**form, "price": "4.99", "discount": "75"},
         headers=bearer(WRITER),
         allow_redirects=False,
     )
@@ -339,6 +347,37 @@ async def test_a_price_keeps_its_history_and_a_bad_one_is_named(client):
     history = await (await client.get("/api/v1/apps/10/prices/US")).json()
     assert [entry["price"] for entry in history["items"]] == [4.99, 9.99, 19.99]
     assert history["items"][0]["discount"] == 75
+
+
+async def test_prices_in_a_new_country_start_its_history(client):
+    html = await page(client, "/admin/apps/10")
+    form = {
+        "csrf": hidden(html, "csrf"),
+        "etag": hidden(html, "etag"),
+        "new": "1",
+        "currency": "EUR",
+        "price": "8.99",
+        "initial_price": "8.99",
+        "discount": "0",
+    }
+    bad = await client.post(
+        "/admin/apps/10/prices", data={**form, "country": "Germany"}, headers=bearer(WRITER)
+    )
+    text = await bad.text()
+    assert bad.status == 422
+    country = re.search(r'id="price-form-new".*?data-field="country">(.*?)</div>', text, re.S)
+    assert country and "must be an ISO 3166 alpha-2 code such as US" in country.group(1)
+    good = await client.post(
+        "/admin/apps/10/prices",
+        data={**form, "country": "DE"},
+        headers=bearer(WRITER),
+        allow_redirects=False,
+    )
+    assert good.status == 303, await good.text()
+    app = await (await client.get("/api/v1/apps/10")).json()
+    assert app["prices"]["DE"]["currency"] == "EUR" and not app["prices"]["DE"]["is_available"]
+    assert app["prices"]["DE"]["price_story"][0]["price"] == 8.99
+    assert [e["price"] for e in app["prices"]["US"]["price_story"]] == [9.99]
 
 
 async def test_a_change_made_since_the_form_was_opened_is_not_overwritten(client):

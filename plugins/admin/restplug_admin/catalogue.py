@@ -14,15 +14,18 @@ from typing import Any
 #: The document key of the prices per country, each with its ``price_story`` newest first.
 PRICES = "prices"
 #: The inputs of the new-price form: the values of a price entry a user sets.
-PRICE_INPUTS = ("price", "initial_price", "discount")
+ENTRY_INPUTS = ("price", "initial_price", "discount")
+#: Its inputs about the country: what the messages of the API are shown next to.
+COUNTRY_INPUTS = ("country", "currency", "is_available")
 CHART_WIDTH, CHART_HEIGHT, CHART_MARGIN = 360, 120, 8
 
 
-def history_links(document: Any) -> dict[str, str]:
-    """Country -> the API path of its price history, when the document is an app."""
-    links = document.get("_links", {}) if isinstance(document, dict) else {}
+def history_links(document: Any) -> dict[str, str] | None:
+    """Country -> the API path of its price history when the document is an app (none for an
+    app without prices yet); None for any other document."""
+    links = document.get("_links") if isinstance(document, dict) else None
     found = links.get("price_history") if isinstance(links, dict) else None
-    return dict(sorted(found.items())) if isinstance(found, dict) else {}
+    return dict(sorted(found.items())) if isinstance(found, dict) else None
 
 
 @dataclass(frozen=True)
@@ -77,29 +80,41 @@ def parse_time(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def new_entry(form: dict[str, str]) -> dict[str, Any]:
-    """A price entry from the new-price form, stamped now; values that do not parse are sent
-    as typed, for the API to name what is wrong."""
+def country_prices(form: dict[str, str], story: list[dict[str, Any]]) -> dict[str, Any]:
+    """A country's prices from the new-price form: its currency and availability, and a new
+    newest entry of its price ``story``, stamped now.  Values that do not parse are sent as
+    typed, for the API to name what is wrong."""
     entry: dict[str, Any] = {}
-    for name in PRICE_INPUTS:
+    for name in ENTRY_INPUTS:
         raw = form.get(name, "").strip()
         try:
             entry[name] = int(raw) if name == "discount" else float(raw)
         except ValueError:
             entry[name] = raw
     entry["timestamp"] = datetime.now(UTC).isoformat()
-    return entry
+    return {
+        "currency": form.get("currency", "").strip(),
+        "is_available": "is_available" in form,
+        "price_story": [entry, *story],
+    }
 
 
 def price_errors(errors: dict[str, list[str]], country: str) -> dict[str, list[str]]:
-    """The API's messages about the new entry of ``country``, by input; the others of that
-    country under ``_schema``."""
+    """The API's messages about the prices of ``country``, by input of the new-price form
+    (``_schema`` for the others)."""
     prefix = f"{PRICES}.{country}."
     found: dict[str, list[str]] = {}
     for path, messages in errors.items():
         if not path.startswith(prefix):
             continue
-        last = path.rsplit(".", 1)[-1]
-        key = last if f"price_story.0.{last}" in path and last in PRICE_INPUTS else "_schema"
+        rest = path[len(prefix) :]
+        if rest == "key":
+            key = "country"
+        elif rest.startswith("value.price_story.0.") and rest.rsplit(".", 1)[-1] in ENTRY_INPUTS:
+            key = rest.rsplit(".", 1)[-1]
+        elif rest.removeprefix("value.") in COUNTRY_INPUTS:
+            key = rest.removeprefix("value.")
+        else:
+            key = "_schema"
         found.setdefault(key, []).extend(messages)
     return found

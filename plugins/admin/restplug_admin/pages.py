@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 import jinja2
 from aiohttp import web
+from multidict import MultiDictProxy
 
 from restplug import Context, Problem, Resource
 from restplug_admin import catalogue, forms
@@ -68,6 +69,14 @@ def on_loopback(request: web.Request) -> bool:
     ``Secure`` on plain HTTP there)."""
     host = (request.host or "").rsplit(":", 1)[0].strip("[]")
     return request.scheme == "http" and is_loopback(host) and is_loopback(request.remote or "")
+
+
+async def posted(request: web.Request) -> MultiDictProxy:
+    """A form's fields, when a browser says it was not sent from a page of another site."""
+    origin = request.headers.get("Origin")
+    if origin and origin != "null" and origin.split("://", 1)[-1] != request.host:
+        raise Problem(403, "this form was sent from another site")
+    return await request.post()
 
 
 def is_loopback(host: str) -> bool:
@@ -161,10 +170,7 @@ class Pages:
 
     async def checked_form(self, request: web.Request) -> Mapping[str, str]:
         """The posted form, once it proves it comes from a page of this admin."""
-        origin = request.headers.get("Origin")
-        if origin and origin != "null" and origin.split("://", 1)[-1] != request.host:
-            raise Problem(403, "this form was sent from another site")
-        form = await request.post()
+        form = await posted(request)
         sent = str(form.get("csrf", ""))
         if not hmac.compare_digest(sent, csrf_token(request)):
             raise Problem(
@@ -183,10 +189,7 @@ class Pages:
         return self.page(request, "sign_in.html", title="Sign in")
 
     async def sign_in(self, request: web.Request) -> web.Response:
-        origin = request.headers.get("Origin")
-        if origin and origin != "null" and origin.split("://", 1)[-1] != request.host:
-            raise Problem(403, "this form was sent from another site")
-        form = await request.post()
+        form = await posted(request)
         token = str(form.get("token", "")).strip()
         if not token:
             return self.page(
@@ -372,7 +375,7 @@ class Pages:
         if not answer.ok:
             return self.failed(request, answer, f"reading {resource.name} {id}")
         document = answer.body
-        links = catalogue.history_links(document)
+        links = catalogue.history_links(document) or {}
         histories = await asyncio.gather(
             *(
                 self.api.call(request, "GET", link, params={"size": "100"})
@@ -382,12 +385,12 @@ class Pages:
         prices = []
         for (country, _), history in zip(links.items(), histories, strict=True):
             story = history.body.get("items", []) if history.ok else []
-            latest = value_at(document, f"{catalogue.PRICES}.{country}")
+            current = value_at(document, f"{catalogue.PRICES}.{country}") or {}
             prices.append(
                 {
                     "country": country,
-                    "current": latest or {},
-                    "latest": (latest or {}).get("price_story", [{}])[0] if latest else {},
+                    "current": current,
+                    "latest": (current.get("price_story") or [{}])[0],
                     "story": story,
                     "total": history.body.get("total") if history.ok else None,
                     "chart": catalogue.chart(story),
@@ -407,7 +410,7 @@ class Pages:
             id=id,
             document=document,
             etag=answer.headers.get("ETag", ""),
-            prices=prices,
+            prices=prices if catalogue.history_links(document) is not None else None,
             price_form=shown.pop("price_form", {}),
             can_edit=can_edit,
             can_delete=can_delete,
@@ -421,7 +424,7 @@ class Pages:
         if purpose == "edit":
             # The id is the URL's; prices have their own form, which keeps their history.
             shown.pop(resource.id_field, None)
-            if catalogue.history_links(document):
+            if catalogue.history_links(document) is not None:
                 shown.pop(catalogue.PRICES, None)
         return shown
 
@@ -598,17 +601,20 @@ class Pages:
         return self.failed(request, answer, f"deleting {resource.name} {id}")
 
     async def new_price(self, request: web.Request) -> web.Response:
-        """Record a new price of one country: a new newest entry of its price story, the
-        whole history sent back with the page's ETag (a merge patch replaces lists)."""
+        """Record a new price in one country (a country new to the app included): its
+        currency, availability and a new newest entry of its history, the whole history sent
+        back with the page's ETag, since a merge patch replaces lists."""
         resource = self.resource(request)
-        id, country = request.match_info["id"], request.match_info["country"]
+        id = request.match_info["id"]
         form = await self.checked_form(request)
+        country = form.get("country", "").strip()
         path = self.item_path(resource, id)
         story = await self.whole_history(request, f"{path}/prices/{segment(country)}")
         if isinstance(story, Answer):
-            return self.failed(request, story, f"reading the prices of {resource.name} {id}")
-        entry = catalogue.new_entry(form)
-        patch = {catalogue.PRICES: {country: {"price_story": [entry, *story]}}}
+            if story.status != 404 or not form.get("new"):
+                return self.failed(request, story, f"reading the prices of {resource.name} {id}")
+            story = []  # prices in a country the app had none in
+        patch = {catalogue.PRICES: {country: catalogue.country_prices(form, story)}}
         answer = await self.api.call(
             request, "PATCH", path, body=patch, headers={"If-Match": form.get("etag", "")}
         )
@@ -621,7 +627,12 @@ class Pages:
             request,
             status=answer.status,
             error=stale_message(resource, id) if answer.status == 412 else answer.detail,
-            price_form={"country": country, "values": form, "errors": errors},
+            price_form={
+                "country": country,
+                "new": bool(form.get("new")),
+                "values": form,
+                "errors": errors,
+            },
         )
 
     async def whole_history(self, request: web.Request, path: str) -> list[dict] | Answer:

@@ -46,7 +46,7 @@ def register_routes(restplug: Context) -> list[Route]:
         write(f"{item}/edit", pages.edit),
         read(f"{item}/delete", pages.delete_page),
         write(f"{item}/delete", pages.delete),
-        write(f"{item}/prices/{{country}}", pages.new_price),
+        write(f"{item}/prices", pages.new_price),
     ]
 
 
