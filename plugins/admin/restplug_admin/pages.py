@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import ipaddress
+import json
 from collections.abc import Mapping
 from hashlib import sha256
 from importlib import resources as package_files
@@ -103,7 +104,7 @@ def cell(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, dict | list):
-        text = forms.json.dumps(value, ensure_ascii=False)
+        text = json.dumps(value, ensure_ascii=False)
         return text if len(text) <= 80 else text[:79] + "…"
     return str(value)
 
