@@ -177,6 +177,29 @@ async def test_saving_the_form_changes_what_the_api_serves(client):
     }
 
 
+async def test_a_field_the_form_does_not_send_is_left_as_it_is(client):
+    html = await page(client, "/admin/apps/10/edit")
+    # What a browser sends for an unticked box: only the hidden "false" before it.
+    assert re.search(
+        r'<input type="hidden" name="is_free" value="false">\s*<input type="checkbox"', html
+    )
+    response = await client.post(
+        "/admin/apps/10/edit",
+        data=[
+            ("csrf", hidden(html, "csrf")),
+            ("etag", hidden(html, "etag")),
+            ("is_free", "false"),
+            ("is_free", "true"),
+        ],
+        headers=bearer(WRITER),
+        allow_redirects=False,
+    )
+    assert response.status == 303, await response.text()
+    served = await (await client.get("/api/v1/apps/10")).json()
+    assert served["is_free"] is True
+    assert served["name"] == APP["name"] and served["developers"] == APP["developers"]
+
+
 async def test_the_apis_field_messages_are_shown_next_to_their_fields(client):
     await client.post(
         "/api/v1/gadgets",

@@ -94,7 +94,7 @@ def country_prices(form: dict[str, str], story: list[dict[str, Any]]) -> dict[st
     entry["timestamp"] = datetime.now(UTC).isoformat()
     return {
         "currency": form.get("currency", "").strip(),
-        "is_available": "is_available" in form,
+        "is_available": form.get("is_available") == "true",
         "price_story": [entry, *story],
     }
 

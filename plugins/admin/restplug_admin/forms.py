@@ -128,19 +128,26 @@ def read(
     shown: Mapping[str, fields.Field], form: Mapping[str, str], prefix: str = ""
 ) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """The document a submitted form describes, and the messages of values that cannot even
-    be sent (JSON that does not parse)."""
+    be sent (JSON that does not parse).  A field the form does not send is left out (a
+    script may send only what it changes); a checkbox is sent as ``false`` by a hidden input
+    before it, then ``true`` by the box when it is ticked, the last value winning."""
     document: dict[str, Any] = {}
     problems: dict[str, list[str]] = {}
     for key, declared in shown.items():
         name = f"{prefix}{key}"
         kind = kind_of(declared)
-        raw = form.get(name, "")
         if kind == "group":
             nested = declared.schema  # type: ignore[attr-defined]
-            document[key], inner = read(editable(nested), form, f"{name}.")
+            inner_document, inner = read(editable(nested), form, f"{name}.")
+            if inner_document or inner:
+                document[key] = inner_document
             problems.update(inner)
-        elif kind == "checkbox":
-            document[key] = name in form
+            continue
+        if name not in form:
+            continue
+        raw = form[name]
+        if kind == "checkbox":
+            document[key] = raw == "true"
         elif kind == "json":
             try:
                 document[key] = json.loads(raw) if raw.strip() else None

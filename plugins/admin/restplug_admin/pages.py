@@ -179,7 +179,8 @@ class Pages:
                 "the form's CSRF token is missing or does not match your sign-in; "
                 "reload the page and send it again",
             )
-        return {name: str(value) for name, value in form.items() if isinstance(value, str)}
+        # The last value of a name wins: a ticked checkbox's after its hidden "false".
+        return {name: value for name, value in form.items() if isinstance(value, str)}
 
     # -- sign-in, status, assets -------------------------------------------------------------
 
