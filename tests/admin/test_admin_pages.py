@@ -200,6 +200,22 @@ async def test_a_field_the_form_does_not_send_is_left_as_it_is(client):
     assert served["name"] == APP["name"] and served["developers"] == APP["developers"]
 
 
+async def test_an_empty_choice_removes_an_optional_value(client):
+    await client.post(
+        "/api/v1/gadgets", json={"id": 2, "label": "Nut", "colour": "red"}, headers=bearer(WRITER)
+    )
+    html = await page(client, "/admin/gadgets/2/edit")
+    response = await client.post(
+        "/admin/gadgets/2/edit",
+        data={"csrf": hidden(html, "csrf"), "etag": hidden(html, "etag"), "colour": ""},
+        headers=bearer(WRITER),
+        allow_redirects=False,
+    )
+    assert response.status == 303, await response.text()
+    served = await (await client.get("/api/v1/gadgets/2")).json()
+    assert "colour" not in served and served["label"] == "Nut"
+
+
 async def test_the_apis_field_messages_are_shown_next_to_their_fields(client):
     await client.post(
         "/api/v1/gadgets",

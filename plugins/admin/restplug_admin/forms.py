@@ -166,7 +166,8 @@ def typed(kind: str, declared: fields.Field, raw: str) -> Any:
     """A typed-in value as the API expects it; unchanged when it does not parse, so that the
     API's own message says what is wrong."""
     raw = raw.strip() if kind != "textarea" else raw
-    if raw == "" and (kind in {"number", "date"} or declared.allow_none):
+    # An empty choice, number or date means no value: the field is removed, or left unset.
+    if raw == "" and (kind in {"number", "date", "select"} or declared.allow_none):
         return None
     if kind == "number":
         try:
