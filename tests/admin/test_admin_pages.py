@@ -7,7 +7,7 @@ import re
 from html import unescape
 
 import pytest
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from servers import SECRET, token
 
 from restplug import Resource, Scope, hookimpl
@@ -57,6 +57,11 @@ class GadgetSchema(Schema):
     extras = fields.Dict(keys=fields.String(), values=fields.Integer())
     made_on = fields.Date(allow_none=True)
     serial = fields.String(dump_only=True)
+
+    @validates_schema
+    def not_reserved(self, data: dict, **_: object) -> None:
+        if data.get("label") == "reserved":
+            raise ValidationError("this label is taken by the system")
 
 
 class Gadgets:
@@ -246,6 +251,20 @@ async def test_the_apis_field_messages_are_shown_next_to_their_fields(client):
     assert width and "Not a valid number." in width.group(1)
     assert 'value="wide"' in width.group(1)  # what was typed stays
     assert (await (await client.get("/api/v1/gadgets/1")).json())["label"] == "Sprocket"
+
+
+async def test_a_message_about_no_field_of_the_form_is_shown_above_it(client):
+    await client.post("/api/v1/gadgets", json={"id": 3, "label": "Bolt"}, headers=bearer(WRITER))
+    html = await page(client, "/admin/gadgets/3/edit")
+    response = await client.post(
+        "/admin/gadgets/3/edit",
+        data={"csrf": hidden(html, "csrf"), "etag": hidden(html, "etag"), "label": "reserved"},
+        headers=bearer(WRITER),
+    )
+    text = await response.text()
+    assert response.status == 422
+    others = re.search(r'<ul class="error" id="other-errors">(.*?)</ul>', text, re.S)
+    assert others and "_schema: this label is taken by the system" in others.group(1)
 
 
 async def test_a_form_without_its_csrf_token_is_refused(client):

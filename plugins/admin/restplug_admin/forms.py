@@ -112,6 +112,22 @@ def build(
     return built
 
 
+def unplaced(inputs: list[FormField], errors: Mapping[str, list[str]]) -> list[str]:
+    """The messages no input of the form shows (about a field it leaves out, or the whole
+    document), as ``path: message``."""
+
+    def places(items: list[FormField]) -> list[str]:
+        return [name for item in items for name in (item.name, *places(item.children))]
+
+    names = places(inputs)
+    return [
+        f"{path}: {message}"
+        for path, messages in errors.items()
+        if not any(path == name or path.startswith(f"{name}.") for name in names)
+        for message in messages
+    ]
+
+
 def shown_value(kind: str, value: Any) -> Any:
     if kind == "checkbox":
         return bool(value)

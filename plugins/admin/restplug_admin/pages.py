@@ -450,6 +450,7 @@ class Pages:
         etag: str,
         status: int = 200,
         stale: bool = False,
+        errors: Mapping[str, list[str]] | None = None,
         **values: Any,
     ) -> web.Response:
         return self.page(
@@ -457,6 +458,7 @@ class Pages:
             "edit.html",
             status,
             stale=stale,
+            unplaced=forms.unplaced(inputs, errors or {}),
             title=f"Edit {resource.name} {id}",
             resource=resource,
             id=id,
@@ -478,9 +480,8 @@ class Pages:
         document, problems = forms.read(shown, form)
         etag = form.get("etag", "")
         if problems:
-            inputs = forms.build(shown, document, problems)
-            self.keep_typed(inputs, form)
-            return self.edit_form(request, resource, id, inputs, etag, 422)
+            inputs = refilled(shown, document, problems, form)
+            return self.edit_form(request, resource, id, inputs, etag, 422, errors=problems)
         answer = await self.api.call(
             request,
             "PATCH",
@@ -493,28 +494,17 @@ class Pages:
         if answer.status not in {412, 422}:
             return self.failed(request, answer, f"saving {resource.name} {id}")
         errors = forms.flat_errors(answer.errors)
-        inputs = forms.build(shown, document, errors)
-        self.keep_typed(inputs, form)
         return self.edit_form(
             request,
             resource,
             id,
-            inputs,
+            refilled(shown, document, errors, form),
             etag,
             answer.status,
             error=stale_message(resource, id) if answer.status == 412 else answer.detail,
             stale=answer.status == 412,
+            errors=errors,
         )
-
-    @staticmethod
-    def keep_typed(inputs: list[forms.FormField], form: Mapping[str, str]) -> None:
-        """Show what the user typed, not its parsed form: "abc" stays "abc" next to its
-        message."""
-        for item in inputs:
-            if item.kind == "group":
-                Pages.keep_typed(item.children, form)
-            elif item.kind != "checkbox" and item.name in form:
-                item.value = form[item.name]
 
     async def create_page(self, request: web.Request) -> web.Response:
         resource = self.resource(request)
@@ -527,12 +517,14 @@ class Pages:
         resource: Resource,
         inputs: list[forms.FormField],
         status: int = 200,
+        errors: Mapping[str, list[str]] | None = None,
         **values: Any,
     ) -> web.Response:
         return self.page(
             request,
             "edit.html",
             status,
+            unplaced=forms.unplaced(inputs, errors or {}),
             title=f"New {resource.name}",
             resource=resource,
             id=None,
@@ -549,9 +541,8 @@ class Pages:
         shown = self.form_fields(resource, "create", None)
         document, problems = forms.read(shown, form)
         if problems:
-            inputs = forms.build(shown, document, problems)
-            self.keep_typed(inputs, form)
-            return self.create_form(request, resource, inputs, 422)
+            inputs = refilled(shown, document, problems, form)
+            return self.create_form(request, resource, inputs, 422, errors=problems)
         sent = {key: value for key, value in document.items() if value is not None}
         answer = await self.api.call(request, "POST", resource.path, body=sent)
         if answer.ok and isinstance(answer.body, dict):
@@ -559,9 +550,11 @@ class Pages:
             self.redirect(f"/admin/{segment(resource.name)}/{segment(id)}?done=created")
         if answer.status not in {409, 422}:
             return self.failed(request, answer, f"creating {resource.name}")
-        inputs = forms.build(shown, document, forms.flat_errors(answer.errors))
-        self.keep_typed(inputs, form)
-        return self.create_form(request, resource, inputs, answer.status, error=answer.detail)
+        errors = forms.flat_errors(answer.errors)
+        inputs = refilled(shown, document, errors, form)
+        return self.create_form(
+            request, resource, inputs, answer.status, errors=errors, error=answer.detail
+        )
 
     async def delete_page(self, request: web.Request) -> web.Response:
         resource = self.resource(request)
@@ -652,6 +645,27 @@ class Pages:
             if page >= (answer.body.get("pages") or 0):
                 return entries
             page += 1
+
+
+def refilled(
+    shown: Mapping[str, Any],
+    document: dict[str, Any],
+    errors: Mapping[str, list[str]],
+    form: Mapping[str, str],
+) -> list[forms.FormField]:
+    """A sent form again, with the messages next to its inputs and what the user typed in
+    them, not its parsed form: "abc" stays "abc" next to its message."""
+    inputs = forms.build(shown, document, errors)
+    typed_back(inputs, form)
+    return inputs
+
+
+def typed_back(inputs: list[forms.FormField], form: Mapping[str, str]) -> None:
+    for item in inputs:
+        if item.kind == "group":
+            typed_back(item.children, form)
+        elif item.kind != "checkbox" and item.name in form:
+            item.value = form[item.name]
 
 
 def stale_message(resource: Resource, id: str) -> str:
