@@ -486,6 +486,9 @@ async def test_the_list_forwards_filters_and_sorts_and_names_a_bad_one(client):
     assert '<p class="total" id="total">2 found' in html
     # Method filters come from the OpenAPI document, as any plugin's would.
     assert 'name="is_available_in_countries"' in html and 'name="search"' in html
+    # So do sort methods, in the order choice.
+    assert '<option value="-discount">-discount</option>' in html
+    assert '<option value="-name" selected>-name</option>' in html
     bad = await client.get("/admin/apps?total_recommendations__gte=many")
     assert bad.status == 400
     assert "total_recommendations__gte" in await bad.text()

@@ -305,7 +305,7 @@ class Pages:
             answer=answer,
             error="" if answer.ok else answer.detail,
             columns=columns,
-            sortable=self.sortable(parameters),
+            orders=self.orders(parameters),
             filters=self.filters(resource, parameters, request.query),
             all_fields=[
                 declared.data_key or name for name, declared in resource.schema().fields.items()
@@ -317,11 +317,12 @@ class Pages:
         )
 
     @staticmethod
-    def sortable(parameters: list[dict]) -> set[str]:
+    def orders(parameters: list[dict]) -> list[str]:
+        """What ``order_by`` takes: declared fields and sort methods, each both ways."""
         for parameter in parameters:
             if parameter["name"] == "order_by":
-                return {key.lstrip("-") for key in parameter.get("schema", {}).get("enum", [])}
-        return set()
+                return [str(key) for key in parameter.get("schema", {}).get("enum", [])]
+        return []
 
     @staticmethod
     def filters(
