@@ -526,3 +526,10 @@ async def test_assets_are_served_from_the_package(client):
     assert css.status == 200 and css.content_type == "text/css"
     assert (await client.get("/admin/static/..%2Fpages.py")).status == 404
     assert (await client.get("/admin/static/nothing.js")).status == 404
+
+
+async def test_a_deployer_turns_the_admin_off_by_disabling_the_plugin(restplug_client):
+    client = await restplug_client(env={"RESTPLUG_DISABLE_PLUGINS": "admin"})
+    assert (await client.get("/admin/")).status == 404
+    assert (await client.get("/admin/apps")).status == 404
+    assert (await client.get("/api/v1/apps")).status == 200
