@@ -29,11 +29,15 @@ run: $(STAMP)
 	if token=$$($(BIN)/restplug token --scopes 'backend/*' --ttl 86400 2>/dev/null); then \
 	  echo "Write with a backend/* dev token (valid 24 h):"; \
 	  echo "  curl -X POST http://$${RESTPLUG_HOST:-127.0.0.1}:$${RESTPLUG_PORT:-8080}/api/v1/apps -H 'Authorization: Bearer $$token' -H 'Content-Type: application/json' -d '{\"id\": 999999, \"name\": \"My game\", \"type\": \"game\"}'"; \
+	  echo "Admin panel: http://$${RESTPLUG_HOST:-127.0.0.1}:$${RESTPLUG_PORT:-8080}/admin/ (sign in with this token):"; \
+	  echo "  $$token"; \
 	fi; \
 	exec $(BIN)/restplug serve
 
+# Programs the tests start: redis-server, wrk, and Chromium with its driver for the admin's
+# browser tests.
 test: $(STAMP)
-	@./.ci/install-debian redis-server wrk
+	@./.ci/install-debian redis-server wrk chromium chromedriver
 	$(BIN)/pytest -q
 
 # The fault suite at full length; `make test` runs its short version.

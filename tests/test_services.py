@@ -38,3 +38,23 @@ def test_an_installed_redis_server_is_used_under_ci(monkeypatch):
     monkeypatch.setenv("CI", "1")
     monkeypatch.setattr(services, "REDIS_SERVER", "/usr/bin/redis-server")
     services.require_redis_server()
+
+
+@pytest.mark.parametrize(("ci", "expected"), [("true", "failed"), (None, "skipped")])
+def test_a_missing_browser_fails_under_ci_and_skips_elsewhere(monkeypatch, ci, expected):
+    if ci is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", ci)
+    monkeypatch.setattr(services, "CHROMEDRIVER", None)
+    try:
+        services.require_browser()
+    except pytest.fail.Exception as exc:
+        assert "chromedriver not installed" in str(exc)
+        outcome = "failed"
+    except pytest.skip.Exception as exc:
+        assert "apt-get install chromium chromium-driver" in str(exc)
+        outcome = "skipped"
+    else:
+        outcome = "ran"
+    assert outcome == expected

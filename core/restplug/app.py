@@ -270,6 +270,33 @@ class Restplug:
             raise Problem(403, "a permission plugin denied this request")
         return identity
 
+    async def allows(self, request: web.Request, method: str, path: str) -> bool:
+        """Whether the caller of ``request`` may call ``method path`` (:meth:`Context.allows`);
+        a user interface asks before it offers an action the API would refuse."""
+        route = self._route_at(method.upper(), path)
+        if route is None:
+            return False
+        try:
+            await self.authorize(request, route.action, route.resource, route.requirement)
+        except Problem:
+            return False
+        return True
+
+    def _route_at(self, method: str, path: str) -> Route | None:
+        segments = path.split("/")
+        for route in self.routes:
+            pattern = route.path.split("/")
+            if (
+                route.method == method
+                and len(pattern) == len(segments)
+                and all(
+                    (p.startswith("{") and p.endswith("}") and s) or p == s
+                    for p, s in zip(pattern, segments, strict=True)
+                )
+            ):
+                return route
+        return None
+
     async def upsert_all(
         self,
         resource: Resource,

@@ -51,6 +51,11 @@ class Context(Protocol):
     async def identity(self, request: web.Request) -> Identity | None:
         """Who sent ``request`` (the ``authenticate`` hook, asked once per request)."""
 
+    async def allows(self, request: web.Request, method: str, path: str) -> bool:
+        """Whether the caller of ``request`` may call ``method path``, a route of this
+        application with its ``{parameters}`` filled in: the permission votes for that route,
+        asked as the route itself asks them.  False for a path no route serves."""
+
     def list_parser(self, resource: Resource) -> ListParser:
         """The list parameters (``page``, ``size``, ``cursor``, ``order_by``, ``fields``,
         ``count`` and ``resource``'s field filters) of a list route a plugin serves itself, for

@@ -454,6 +454,8 @@ class OpenAPIBuilder:
                 generated.update(self.resource_operations(resource))
         paths: dict[str, dict[str, Any]] = {}
         for route in self.restplug.routes:
+            if not route.documented:
+                continue
             resource = self.restplug.resources.get(route.resource or "")
             key = (route.method.lower(), route.path)
             op = {**generated.get(key, {})}

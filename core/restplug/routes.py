@@ -21,7 +21,9 @@ class Route:
     calling ``handler``; ``operation`` is its OpenAPI operation object (summary, parameters,
     requestBody, responses; schema classes are allowed where a schema goes).  A list route
     that parses its query with a :class:`restplug.query.ListParser` names it as ``parser``:
-    the document then describes its parameters and page from that parser, as for resources."""
+    the document then describes its parameters and page from that parser, as for resources.
+    ``documented`` False leaves the route out of the OpenAPI document: a web page, not an API
+    (the admin panel's)."""
 
     method: str
     path: str
@@ -31,3 +33,4 @@ class Route:
     resource: str | None = None
     operation: dict[str, Any] = field(default_factory=dict)
     parser: ListParser | None = None
+    documented: bool = True

@@ -82,5 +82,11 @@ def test_wheels_install_and_serve_outside_the_source_tree(tmp_path):
         for path in ("/docs", "/docs/static/swagger-ui-bundle.js"):
             with urllib.request.urlopen(f"{server.url}{path}", timeout=10) as response:
                 assert response.status == 200
+        # The admin's templates and assets are package data: the wheel must carry them.
+        with urllib.request.urlopen(f"{server.url}/admin/apps?search=witcher", timeout=10) as page:
+            assert page.status == 200
+            assert "The Witcher 3: Wild Hunt" in page.read().decode()
+        with urllib.request.urlopen(f"{server.url}/admin/static/admin.css", timeout=10) as css:
+            assert css.status == 200 and css.headers["Content-Type"].startswith("text/css")
     finally:
         server.stop()
