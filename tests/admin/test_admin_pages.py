@@ -102,6 +102,17 @@ def hidden(html: str, name: str) -> str:
     return unescape(found.group(1))
 
 
+async def sprocket_form(client) -> dict[str, str]:
+    """The edit form's hidden fields for a gadget stored through the API."""
+    await client.post(
+        "/api/v1/gadgets",
+        json={"id": 1, "label": "Sprocket", "size": {"width": 2, "height": 3}},
+        headers=bearer(WRITER),
+    )
+    html = await page(client, "/admin/gadgets/1/edit")
+    return {"csrf": hidden(html, "csrf"), "etag": hidden(html, "etag")}
+
+
 async def page(client, path: str, credential: str = WRITER, status: int = 200) -> str:
     response = await client.get(path, headers=bearer(credential) if credential else {})
     text = await response.text()
@@ -147,24 +158,19 @@ async def test_an_edit_form_is_built_from_a_schema_the_admin_does_not_know(clien
 
 
 async def test_saving_the_form_changes_what_the_api_serves(client):
-    await client.post(
-        "/api/v1/gadgets",
-        json={"id": 1, "label": "Sprocket", "size": {"width": 2, "height": 3}},
-        headers=bearer(WRITER),
+    form = await sprocket_form(client)
+    form.update(
+        {
+            "label": "Cog",
+            "colour": "blue",
+            "in_stock": "true",
+            "tags": "small\n\nmetal\n",
+            "size.width": "2.5",
+            "size.height": "3",
+            "extras": '{"teeth": 12}',
+            "made_on": "",
+        }
     )
-    html = await page(client, "/admin/gadgets/1/edit")
-    form = {
-        "csrf": hidden(html, "csrf"),
-        "etag": hidden(html, "etag"),
-        "label": "Cog",
-        "colour": "blue",
-        "in_stock": "true",
-        "tags": "small\n\nmetal\n",
-        "size.width": "2.5",
-        "size.height": "3",
-        "extras": '{"teeth": 12}',
-        "made_on": "",
-    }
     response = await client.post(
         "/admin/gadgets/1/edit", data=form, headers=bearer(WRITER), allow_redirects=False
     )
@@ -222,20 +228,15 @@ async def test_an_empty_choice_removes_an_optional_value(client):
 
 
 async def test_the_apis_field_messages_are_shown_next_to_their_fields(client):
-    await client.post(
-        "/api/v1/gadgets",
-        json={"id": 1, "label": "Sprocket", "size": {"width": 2, "height": 3}},
-        headers=bearer(WRITER),
+    form = await sprocket_form(client)
+    form.update(
+        {
+            "label": "",
+            "size.width": "wide",
+            "size.height": "3",
+            "extras": "{not json",
+        }
     )
-    html = await page(client, "/admin/gadgets/1/edit")
-    form = {
-        "csrf": hidden(html, "csrf"),
-        "etag": hidden(html, "etag"),
-        "label": "",
-        "size.width": "wide",
-        "size.height": "3",
-        "extras": "{not json",
-    }
     # JSON that does not parse is refused before the API is asked.
     refused = await client.post("/admin/gadgets/1/edit", data=form, headers=bearer(WRITER))
     text = await refused.text()

@@ -438,34 +438,37 @@ class Pages:
         if not answer.ok:
             return self.failed(request, answer, f"reading {resource.name} {id}")
         shown = self.form_fields(resource, "edit", answer.body)
-        return self.edit_form(
-            request, resource, id, forms.build(shown, answer.body), answer.headers.get("ETag", "")
-        )
+        inputs = forms.build(shown, answer.body)
+        return self.form_page(request, resource, inputs, id=id, etag=answer.headers.get("ETag", ""))
 
-    def edit_form(
+    def form_page(
         self,
         request: web.Request,
         resource: Resource,
-        id: str,
         inputs: list[forms.FormField],
-        etag: str,
+        *,
+        id: str | None = None,
+        etag: str = "",
         status: int = 200,
         stale: bool = False,
         errors: Mapping[str, list[str]] | None = None,
         **values: Any,
     ) -> web.Response:
+        """The edit form of document ``id`` (sent back with its ``etag``), or, without an
+        ``id``, the form of a new one."""
+        base = f"/admin/{segment(resource.name)}"
         return self.page(
             request,
             "edit.html",
             status,
             stale=stale,
             unplaced=forms.unplaced(inputs, errors or {}),
-            title=f"Edit {resource.name} {id}",
+            title=f"New {resource.name}" if id is None else f"Edit {resource.name} {id}",
             resource=resource,
             id=id,
             inputs=inputs,
             etag=etag,
-            action=f"/admin/{segment(resource.name)}/{segment(id)}/edit",
+            action=f"{base}/-/new" if id is None else f"{base}/{segment(id)}/edit",
             **values,
         )
 
@@ -482,7 +485,9 @@ class Pages:
         etag = form.get("etag", "")
         if problems:
             inputs = refilled(shown, document, problems, form)
-            return self.edit_form(request, resource, id, inputs, etag, 422, errors=problems)
+            return self.form_page(
+                request, resource, inputs, id=id, etag=etag, status=422, errors=problems
+            )
         answer = await self.api.call(
             request,
             "PATCH",
@@ -495,13 +500,13 @@ class Pages:
         if answer.status not in {412, 422}:
             return self.failed(request, answer, f"saving {resource.name} {id}")
         errors = forms.flat_errors(answer.errors)
-        return self.edit_form(
+        return self.form_page(
             request,
             resource,
-            id,
             refilled(shown, document, errors, form),
-            etag,
-            answer.status,
+            id=id,
+            etag=etag,
+            status=answer.status,
             error=stale_message(resource, id) if answer.status == 412 else answer.detail,
             stale=answer.status == 412,
             errors=errors,
@@ -510,31 +515,7 @@ class Pages:
     async def create_page(self, request: web.Request) -> web.Response:
         resource = self.resource(request)
         shown = self.form_fields(resource, "create", None)
-        return self.create_form(request, resource, forms.build(shown, None))
-
-    def create_form(
-        self,
-        request: web.Request,
-        resource: Resource,
-        inputs: list[forms.FormField],
-        status: int = 200,
-        errors: Mapping[str, list[str]] | None = None,
-        **values: Any,
-    ) -> web.Response:
-        return self.page(
-            request,
-            "edit.html",
-            status,
-            unplaced=forms.unplaced(inputs, errors or {}),
-            title=f"New {resource.name}",
-            resource=resource,
-            id=None,
-            inputs=inputs,
-            etag="",
-            action=f"/admin/{segment(resource.name)}/-/new",
-            stale=False,
-            **values,
-        )
+        return self.form_page(request, resource, forms.build(shown, None))
 
     async def create(self, request: web.Request) -> web.Response:
         resource = self.resource(request)
@@ -543,7 +524,7 @@ class Pages:
         document, problems = forms.read(shown, form)
         if problems:
             inputs = refilled(shown, document, problems, form)
-            return self.create_form(request, resource, inputs, 422, errors=problems)
+            return self.form_page(request, resource, inputs, status=422, errors=problems)
         sent = {key: value for key, value in document.items() if value is not None}
         answer = await self.api.call(request, "POST", resource.path, body=sent)
         if answer.ok and isinstance(answer.body, dict):
@@ -553,8 +534,8 @@ class Pages:
             return self.failed(request, answer, f"creating {resource.name}")
         errors = forms.flat_errors(answer.errors)
         inputs = refilled(shown, document, errors, form)
-        return self.create_form(
-            request, resource, inputs, answer.status, errors=errors, error=answer.detail
+        return self.form_page(
+            request, resource, inputs, status=answer.status, errors=errors, error=answer.detail
         )
 
     async def delete_page(self, request: web.Request) -> web.Response:
