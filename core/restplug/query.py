@@ -491,7 +491,11 @@ def keyset_segments(
         equal = {path: {"$eq": after[j]} for j, (path, _) in enumerate(sort[:i])}
         path, direction = sort[i]
         value = after[i]
-        if direction == 1 and path not in missing_last:
+        if path == "_id":
+            # No id is null: past an id is only the ids beyond it, one range (and one store
+            # call) less for every cursor page.
+            pieces = [{"$gt" if direction == 1 else "$lt": value}]
+        elif direction == 1 and path not in missing_last:
             pieces = [{"$ne": None}] if value is None else [{"$gt": value}]
         elif direction == 1:
             pieces = [] if value is None else [{"$gt": value}, {"$eq": None}]
