@@ -304,5 +304,7 @@ def documents_changed(restplug: Context, resource: Resource, changes: list[Chang
     the next start, with the documents as stored then (batched by page of pending writes); a
     write whose search update failed is told again when its retry succeeds.  So a document
     may be told twice, or with a newer state than the write's: make it idempotent (key on
-    ``id``, take ``document`` as the current state).
+    ``id``, take ``document`` as the current state).  The calls for two batches of
+    ``upsert_all`` with no id in common may come in either order; the changes to one id come
+    in the order they were written.
     """
