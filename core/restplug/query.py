@@ -519,9 +519,6 @@ async def run_list(
     want = request.size + 1  # one more tells whether a next page exists
     skip = (request.page - 1) * request.size if request.page else 0
 
-    def find_query(filter: Filter, limit: int) -> FindQuery:
-        return FindQuery(filter, query.sort, skip, limit, query.missing_last)
-
     async def ranked(rank: Sequence[Any]) -> list[Stored]:
         # The ranking may hold thousands of matches: read it in windows, best first, until
         # the page is full (a window twice the last when the filter kept too few), rather
@@ -574,7 +571,9 @@ async def run_list(
             return await following(query.after, skip)
         if skip >= ANCHOR_STEP and cache is not None and cache.enabled:
             return await anchored(cache)
-        return await store.find(collection, find_query(query.filter, want))
+        return await store.find(
+            collection, FindQuery(query.filter, query.sort, skip, want, query.missing_last)
+        )
 
     async def count() -> int | None:
         if not request.count:

@@ -38,7 +38,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -647,13 +647,8 @@ class SQLiteStore(SQLiteDatabase):
                     if document is not None and multikey:
                         key_rows[id] = _key_rows(id, document, multikey)
                 if key_rows:
-                    db.executemany(
-                        f"INSERT INTO {_keys_table(collection)} (path, key, _id) VALUES (?, ?, ?)",
-                        sorted(
-                            (row for rows in key_rows.values() for row in rows),
-                            key=lambda row: row[0],
-                        ),
-                    )
+                    adding = (row for rows in key_rows.values() for row in rows)
+                    _insert_keys(db, collection, sorted(adding, key=lambda row: row[0]))
                 self._put_entries(db, entries)
             return applied
 
@@ -695,8 +690,9 @@ class SQLiteStore(SQLiteDatabase):
                     (orjson.dumps(stale).decode(),),
                 )
             if changed and multikey:
-                db.executemany(
-                    f"INSERT INTO {_keys_table(collection)} (path, key, _id) VALUES (?, ?, ?)",
+                _insert_keys(
+                    db,
+                    collection,
                     [row for e in changed for row in _key_rows(e.id, e.document, multikey)],
                 )
 
@@ -853,10 +849,13 @@ def _add_keys(
     db: sqlite3.Connection, collection: str, id: Any, document: Mapping[str, Any], paths: list[str]
 ) -> None:
     if paths:
-        db.executemany(
-            f"INSERT INTO {_keys_table(collection)} (path, key, _id) VALUES (?, ?, ?)",
-            _key_rows(id, document, paths),
-        )
+        _insert_keys(db, collection, _key_rows(id, document, paths))
+
+
+def _insert_keys(
+    db: sqlite3.Connection, collection: str, rows: Iterable[tuple[str, Any, Any]]
+) -> None:
+    db.executemany(f"INSERT INTO {_keys_table(collection)} (path, key, _id) VALUES (?, ?, ?)", rows)
 
 
 def _drop_keys(db: sqlite3.Connection, collection: str, id: Any, paths: list[str]) -> None:
