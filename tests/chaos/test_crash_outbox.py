@@ -1,5 +1,6 @@
 """kill -9 at every point of a write's life (``RESTPLUG_CRASH_AT``), then a restart: no write the
-server acknowledged is lost, and the store, the search index and the reads agree; a task the
+server acknowledged is lost, and the store, the search index and the reads agree (a
+``demo-data`` load killed part-way included); a task the
 orchestrator accepted before the crash reaches it again (deduped by id); a ``restplug reindex``
 in another process reaches the servers' cached searches."""
 
@@ -247,3 +248,33 @@ def test_a_reindex_in_another_process_refreshes_cached_searches(
         assert cache == "memory" and time.monotonic() < deadline, answer
         time.sleep(0.05)
     assert answer == ("MISS", [7])
+
+
+@pytest.mark.parametrize(
+    "point", ["after-commit:2", "after-commit:3", "mid-effects:700", "after-index:2"]
+)
+def test_a_load_killed_part_way_leaves_every_stored_app_searchable(
+    server_factory, tmp_path: Path, point: str
+) -> None:
+    # upsert_all writes a batch while the one before settles its side effects: a kill -9
+    # between the two must leave neither batch's apps out of the search index.
+    killed = cli(tmp_path, "demo-data", "--count", "3000", RESTPLUG_CRASH_AT=point)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    TALLY["faults injected"] += 1
+    ids = set(stored(tmp_path))
+    assert 0 < len(ids) < 3000, "the load was to die part-way"
+    server = server_factory(**FAST)
+    server.start()
+    deadline = time.monotonic() + 30
+    while indexed(tmp_path) != ids and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert indexed(tmp_path) == ids, "the index and the store disagree after the restart"
+    status, _, page = call(f"{server.url}{APPS}?size=1")
+    assert (status, page["total"]) == (200, len(ids))
+    server.kill()
+
+
+def indexed(tmp_path: Path) -> set[int]:
+    """The app ids the search index file holds, read apart from any server."""
+    with sqlite3.connect(tmp_path / "search.db") as db:
+        return {id for (id,) in db.execute('SELECT _id FROM "apps.ids"')}
